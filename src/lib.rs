@@ -1,5 +1,15 @@
 //! qtsp: a qualified trust service provider server.
 //!
-//! See `../shared/ARCHITECTURE.md` (mirrored in docs/ARCHITECTURE.md) for the module map.
+//! The module map and the direction of dependencies are in docs/ARCHITECTURE.md.
 
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod init;
+pub mod pki;
+pub mod profile;
+pub mod server;
 pub mod storage;

@@ -1,1 +1,98 @@
-fn main() {}
+//! The `qtsp` command line: parse arguments, load the configuration, run the sub-command.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use qtsp::{app, bench, config};
+
+/// qtsp: a qualified trust service provider server (remote signing, time-stamping, OCSP).
+#[derive(Debug, Parser)]
+#[command(name = "qtsp", version, about)]
+struct Cli {
+    /// Configuration file (TOML, `version = 1`). Default: ./qtsp.toml when present.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the data directory, the embedded SoftHSM2 token, keys and database (idempotent).
+    Init,
+    /// Run the public and API listeners until SIGTERM or SIGINT.
+    Serve,
+    /// HSM operations.
+    Hsm {
+        #[command(subcommand)]
+        command: HsmCommand,
+    },
+    /// Benchmarks (see docs/BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HsmCommand {
+    /// Log in to the token and show what answers.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// PKCS#11 sign rate through qtsp's session pool beside plain cryptoki loops.
+    Hsm(bench::HsmBenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("qtsp: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // The embedded SoftHSM2 reads its configuration path from SOFTHSM2_CONF when the module loads;
+    // setting it in-process would need `unsafe`, so the process re-executes itself with it set.
+    if let Some(conf) = config::softhsm_conf_to_export(&config) {
+        let error = app::reexec_with_softhsm_conf(&conf);
+        eprintln!("qtsp: cannot re-execute with SOFTHSM2_CONF={}: {error}", conf.display());
+        return ExitCode::from(1);
+    }
+    app::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("qtsp")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("qtsp: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init => app::init(&config).await.map(|report| report.print()),
+            Command::Serve => app::serve(config).await,
+            Command::Hsm {
+                command: HsmCommand::Check,
+            } => app::hsm_check(&config).await,
+            Command::Bench {
+                command: BenchCommand::Hsm(args),
+            } => bench::hsm(&config, &args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "qtsp failed");
+            eprintln!("qtsp: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

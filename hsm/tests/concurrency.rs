@@ -1,0 +1,146 @@
+//! Many async callers on a small pool; recovery after the login is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use qtsp_hsm::{DigestAlg, KeySpec, SignMechanism};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_signers_on_three_sessions() {
+    let kek = common::kek().await;
+    let hsm = common::pool(3).await;
+    let token_key = hsm
+        .generate_key_pair(KeySpec::EcP256, "concurrent", &common::key_id("conc"))
+        .await
+        .unwrap();
+    let wrapped = hsm
+        .generate_wrapped_signer_key(KeySpec::EcP384, &kek)
+        .await
+        .unwrap();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64u32 {
+        let hsm = hsm.clone();
+        let token_key = token_key.clone();
+        let wrapped = wrapped.clone();
+        let kek = kek.clone();
+        tasks.spawn(async move {
+            for round in 0..4u32 {
+                let msg = format!("task {i} round {round}");
+                if (i + round) % 4 == 0 {
+                    let mech = SignMechanism::Ecdsa(DigestAlg::Sha384);
+                    let d = DigestAlg::Sha384.digest(msg.as_bytes());
+                    let sigs = hsm
+                        .sign_with_wrapped_key(&kek, &wrapped, mech, vec![d.clone()])
+                        .await
+                        .unwrap();
+                    common::verify(&wrapped.spki_der, mech, &d, &sigs[0]);
+                } else {
+                    let mech = SignMechanism::Ecdsa(DigestAlg::Sha256);
+                    let d = DigestAlg::Sha256.digest(msg.as_bytes());
+                    let sig = hsm.sign_digest(&token_key.key, mech, &d).await.unwrap();
+                    common::verify(&token_key.spki_der, mech, &d, &sig);
+                }
+            }
+            i
+        });
+    }
+    let mut done = 0;
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+        done += 1;
+    }
+    assert_eq!(done, 64);
+    assert_eq!(hsm.check().await.unwrap().sessions_alive, 3);
+    hsm.destroy_key(&token_key.key).await.unwrap();
+    hsm.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroyed_key_is_forgotten_by_every_worker() {
+    let hsm = common::pool(3).await;
+    let id = common::key_id("forget");
+    let mech = SignMechanism::Ecdsa(DigestAlg::Sha256);
+    let d = DigestAlg::Sha256.digest(b"x");
+    let first = hsm
+        .generate_key_pair(KeySpec::EcP256, "v1", &id)
+        .await
+        .unwrap();
+    // Warm every worker's cache.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let hsm = hsm.clone();
+        let key = first.key.clone();
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move {
+            hsm.sign_digest(&key, mech, &d).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    hsm.destroy_key(&first.key).await.unwrap();
+    // Same CKA_ID, new key: every worker must sign with the new one.
+    let second = hsm
+        .generate_key_pair(KeySpec::EcP256, "v2", &id)
+        .await
+        .unwrap();
+    for _ in 0..12 {
+        let sig = hsm.sign_digest(&second.key, mech, &d).await.unwrap();
+        common::verify(&second.spki_der, mech, &d, &sig);
+    }
+    hsm.destroy_key(&second.key).await.unwrap();
+}
+
+/// SoftHSM2 2.6.1 fails now and then (CKR_GENERAL_ERROR, CKR_TEMPLATE_INCONSISTENT) when a token
+/// object is created or destroyed while other threads of the process read token objects
+/// (C_FindObjects, C_GetAttributeValue, C_Sign). The pool gives key generation and destruction
+/// exclusive access; without that this test fails in most runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_token_key_lifecycles_all_succeed() {
+    let hsm = common::pool(4).await;
+    let fixed = hsm
+        .generate_key_pair(KeySpec::EcP256, "fixed", &common::key_id("fixed"))
+        .await
+        .unwrap();
+    let mech = SignMechanism::Ecdsa(DigestAlg::Sha256);
+    let d = DigestAlg::Sha256.digest(b"lifecycle");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let hsm = hsm.clone();
+        let fixed = fixed.clone();
+        let d = d.clone();
+        tasks.spawn(async move {
+            for round in 0..6 {
+                if i % 2 == 0 {
+                    let spec = if (i + round) % 4 == 0 {
+                        KeySpec::EcP384
+                    } else {
+                        KeySpec::EcP256
+                    };
+                    let key = hsm
+                        .generate_key_pair(spec, "lifecycle", &common::key_id("life"))
+                        .await
+                        .unwrap();
+                    let sig = hsm.sign_digest(&key.key, mech, &d).await.unwrap();
+                    common::verify(&key.spki_der, mech, &d, &sig);
+                    hsm.destroy_key(&key.key).await.unwrap();
+                } else {
+                    for _ in 0..10 {
+                        assert!(hsm.find_key(&fixed.key.id).await.unwrap().is_some());
+                        assert_eq!(
+                            hsm.public_key_spki(&fixed.key).await.unwrap(),
+                            fixed.spki_der
+                        );
+                        let sig = hsm.sign_digest(&fixed.key, mech, &d).await.unwrap();
+                        common::verify(&fixed.spki_der, mech, &d, &sig);
+                    }
+                }
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    hsm.destroy_key(&fixed.key).await.unwrap();
+}

@@ -1,0 +1,63 @@
+//! The one place where HTTP status codes are chosen for API errors. Bodies follow the Cloud Signature
+//! Consortium error JSON: `{"error": code, "error_description": text}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered to an HTTP client. Descriptions never carry secrets or internal details.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("{0}")]
+    TemporarilyUnavailable(String),
+    #[error("internal error")]
+    ServerError,
+}
+
+/// The CSC error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+impl ApiError {
+    /// The CSC error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::NotFound => "invalid_request",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code(),
+            error_description: self.to_string(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+/// Answers requests for paths no route knows.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}

@@ -1,0 +1,52 @@
+//! HTTP only: routes, DTOs and the mapping of service errors to HTTP. Services know nothing of HTTP.
+
+pub mod error;
+mod health;
+pub mod metrics;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+use metrics::{Listener, Metrics};
+use qtsp_hsm::Hsm;
+use std::sync::Arc;
+
+use crate::storage::Storage;
+
+/// What the handlers need, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    pub hsm: Hsm,
+    pub storage: Storage,
+    pub node_id: Arc<str>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Routes of the public HTTP listener: TSA, OCSP, CRL, certificates (later issues), health, metrics.
+pub fn public_router(state: ApiState) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::render))
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            (metrics, Listener::Public),
+            metrics::track,
+        ))
+}
+
+/// Routes of the TLS API listener: CSC API, OAuth2, RA and admin (later issues), health.
+pub fn api_router(state: ApiState) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            (metrics, Listener::Api),
+            metrics::track,
+        ))
+}

@@ -1,0 +1,63 @@
+//! The configuration file as written by the operator: every field optional, unknown keys refused.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `qtsp.toml`, version 1.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    /// Checked before this struct is read (see `parse_file`); declared so that unknown keys stay refused.
+    #[allow(dead_code)]
+    pub version: Option<i64>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    /// An identifier of this node among several sharing one database (logs, records).
+    pub node_id: Option<String>,
+    #[serde(default)]
+    pub hsm: RawHsm,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub database: RawDatabase,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHsm {
+    /// Path of the PKCS#11 module; absent = the embedded SoftHSM2 token under the data dir.
+    pub module: Option<PathBuf>,
+    pub token_label: Option<String>,
+    pub token_serial: Option<String>,
+    pub user_pin_file: Option<PathBuf>,
+    pub sessions: Option<i64>,
+    pub queue_depth: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub public_listen: Option<String>,
+    pub api_listen: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub max_request_body_bytes: Option<i64>,
+    pub request_timeout_ms: Option<i64>,
+    pub shutdown_grace_ms: Option<i64>,
+    pub tls_handshake_timeout_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub format: Option<String>,
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub max_connections: Option<i64>,
+}

@@ -1,0 +1,271 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn from_file(text: &str) -> Result<Config, ConfigError> {
+    load_from(Some((Path::new("qtsp.toml"), text)), &BTreeMap::new())
+}
+
+fn message(result: Result<Config, ConfigError>) -> String {
+    result.expect_err("config should be refused").to_string()
+}
+
+#[test]
+fn defaults_without_file_are_the_embedded_setup() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("var"));
+    assert_eq!(config.database.url, "sqlite://var/qtsp.db");
+    assert_eq!(config.server.public_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.server.api_listen.to_string(), "127.0.0.1:8443");
+    assert!(matches!(
+        config.hsm.backend,
+        HsmBackend::EmbeddedSoftHsm { .. }
+    ));
+    assert_eq!(config.hsm.token, TokenSelector::Label("qtsp".into()));
+    assert!(config.server.tls.generated);
+    assert_eq!(config.log.format, LogFormat::Text);
+}
+
+#[test]
+fn full_file_is_read() {
+    let config = from_file(
+        r#"
+        version = 1
+        data_dir = "/srv/qtsp"
+        database_url = "postgres://qtsp:s3cret@db.internal:5432/qtsp"
+        node_id = "paris-1"
+        [hsm]
+        module = "/usr/lib/vendor/libpkcs11.so"
+        token_serial = "0123456789abcdef"
+        user_pin_file = "/run/secrets/hsm-pin"
+        sessions = 8
+        [server]
+        public_listen = "0.0.0.0:80"
+        api_listen = "[::]:443"
+        tls_cert_file = "/etc/qtsp/api.crt"
+        tls_key_file = "/etc/qtsp/api.key"
+        [log]
+        format = "json"
+        filter = "qtsp=debug,info"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/srv/qtsp"));
+    assert_eq!(
+        config.database.redacted_url(),
+        "postgres://qtsp:***@db.internal:5432/qtsp"
+    );
+    assert_eq!(
+        config.hsm.backend,
+        HsmBackend::Module {
+            path: "/usr/lib/vendor/libpkcs11.so".into()
+        }
+    );
+    assert_eq!(
+        config.hsm.token,
+        TokenSelector::Serial("0123456789abcdef".into())
+    );
+    assert_eq!(config.hsm.sessions, 8);
+    assert!(!config.server.tls.generated);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.node_id, "paris-1");
+}
+
+#[test]
+fn environment_overrides_file() {
+    let config = load_from(
+        Some((
+            Path::new("qtsp.toml"),
+            "version = 1\n[server]\napi_listen = \"127.0.0.1:9443\"\n",
+        )),
+        &env(&[
+            ("QTSP_API_LISTEN", "127.0.0.1:10443"),
+            ("QTSP_DATA_DIR", "/tmp/x"),
+            ("QTSP_DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
+            ("QTSP_HSM_USER_PIN", "1234"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.server.api_listen.to_string(), "127.0.0.1:10443");
+    assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(config.database.url, "postgres://postgres@127.0.0.1/test");
+    assert_eq!(config.hsm.user_pin.read().unwrap().as_str(), "1234");
+    assert!(!format!("{:?}", config.hsm.user_pin).contains("1234"));
+}
+
+#[test]
+fn missing_version_is_refused() {
+    let msg = message(from_file("data_dir = \"var\"\n"));
+    assert!(msg.starts_with("CFG003"), "{msg}");
+    assert!(msg.contains("version = 1"), "{msg}");
+}
+
+#[test]
+fn other_version_is_refused() {
+    let msg = message(from_file("version = 2\n"));
+    assert!(msg.starts_with("CFG004"), "{msg}");
+    assert!(msg.contains("version = 2"), "{msg}");
+}
+
+#[test]
+fn non_integer_version_is_refused() {
+    let msg = message(from_file("version = \"1\"\n"));
+    assert!(msg.starts_with("CFG005"), "{msg}");
+    assert!(msg.contains("`version`"), "{msg}");
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_name() {
+    let msg = message(from_file("version = 1\n[server]\napi_listn = \"x\"\n"));
+    assert!(msg.starts_with("CFG002"), "{msg}");
+    assert!(msg.contains("api_listn"), "{msg}");
+}
+
+#[test]
+fn broken_toml_is_refused_with_position() {
+    let msg = message(from_file("version = 1\n[server\n"));
+    assert!(msg.starts_with("CFG002"), "{msg}");
+    assert!(msg.contains("line 2"), "{msg}");
+}
+
+#[test]
+fn wrong_type_is_refused() {
+    let msg = message(from_file("version = 1\n[hsm]\nsessions = \"two\"\n"));
+    assert!(msg.starts_with("CFG002"), "{msg}");
+    assert!(msg.contains("sessions"), "{msg}");
+}
+
+#[test]
+fn bad_listen_address_names_key_and_fix() {
+    let msg = message(from_file(
+        "version = 1\n[server]\npublic_listen = \"localhost\"\n",
+    ));
+    assert!(msg.contains("`server.public_listen`"), "{msg}");
+    assert!(msg.contains("IP:PORT"), "{msg}");
+    let msg = message(load_from(None, &env(&[("QTSP_API_LISTEN", "8443")])));
+    assert!(msg.contains("`QTSP_API_LISTEN` (from the environment)"), "{msg}");
+}
+
+#[test]
+fn same_port_for_both_listeners_is_refused() {
+    let msg = message(load_from(
+        None,
+        &env(&[
+            ("QTSP_API_LISTEN", "127.0.0.1:8080"),
+            ("QTSP_PUBLIC_LISTEN", "127.0.0.1:8080"),
+        ]),
+    ));
+    assert!(msg.contains("different ports"), "{msg}");
+}
+
+#[test]
+fn bad_database_url_is_refused_without_its_password() {
+    let msg = message(load_from(
+        None,
+        &env(&[("QTSP_DATABASE_URL", "mysql://root:hunter2@db/x")]),
+    ));
+    assert!(msg.contains("QTSP_DATABASE_URL"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(msg.contains("postgres://"), "{msg}");
+}
+
+#[test]
+fn out_of_range_numbers_are_refused() {
+    let msg = message(from_file("version = 1\n[hsm]\nsessions = 0\n"));
+    assert!(msg.contains("`hsm.sessions`") && msg.contains("1 to 256"), "{msg}");
+    let msg = message(from_file(
+        "version = 1\n[server]\nmax_request_body_bytes = -5\n",
+    ));
+    assert!(msg.contains("max_request_body_bytes"), "{msg}");
+    let msg = message(load_from(None, &env(&[("QTSP_HSM_SESSIONS", "lots")])));
+    assert!(msg.contains("QTSP_HSM_SESSIONS") && msg.contains("not a number"), "{msg}");
+}
+
+#[test]
+fn module_without_token_or_pin_is_refused() {
+    let msg = message(from_file(
+        "version = 1\n[hsm]\nmodule = \"/usr/lib/x.so\"\nuser_pin_file = \"/p\"\n",
+    ));
+    assert!(msg.contains("hsm.token_label"), "{msg}");
+    let msg = message(from_file(
+        "version = 1\n[hsm]\nmodule = \"/usr/lib/x.so\"\ntoken_label = \"t\"\n",
+    ));
+    assert!(msg.contains("hsm.user_pin_file"), "{msg}");
+}
+
+#[test]
+fn relative_module_path_is_refused() {
+    let msg = message(from_file(
+        "version = 1\n[hsm]\nmodule = \"libsofthsm2.so\"\ntoken_label = \"t\"\n",
+    ));
+    assert!(msg.contains("absolute path"), "{msg}");
+}
+
+#[test]
+fn label_and_serial_together_are_refused() {
+    let msg = message(from_file(
+        "version = 1\n[hsm]\ntoken_label = \"a\"\ntoken_serial = \"b\"\n",
+    ));
+    assert!(msg.contains("keep only one"), "{msg}");
+}
+
+#[test]
+fn overlong_label_is_refused() {
+    let msg = message(from_file(&format!(
+        "version = 1\n[hsm]\ntoken_label = \"{}\"\n",
+        "x".repeat(33)
+    )));
+    assert!(msg.contains("32 bytes"), "{msg}");
+}
+
+#[test]
+fn half_a_tls_pair_is_refused() {
+    let msg = message(from_file(
+        "version = 1\n[server]\ntls_cert_file = \"/etc/a.crt\"\n",
+    ));
+    assert!(msg.contains("set both"), "{msg}");
+}
+
+#[test]
+fn bad_log_format_and_node_id_are_refused() {
+    let msg = message(from_file("version = 1\n[log]\nformat = \"xml\"\n"));
+    assert!(msg.contains("`log.format`") && msg.contains("\"json\""), "{msg}");
+    let msg = message(from_file("version = 1\nnode_id = \"a b\"\n"));
+    assert!(msg.contains("`node_id`"), "{msg}");
+}
+
+#[test]
+fn missing_config_and_secret_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let msg = load(Some(&missing)).unwrap_err().to_string();
+    assert!(msg.starts_with("CFG001") && msg.contains("nope.toml"), "{msg}");
+    let pin = PinSource::File(dir.path().join("user.pin"));
+    let msg = pin.read().unwrap_err().to_string();
+    assert!(msg.starts_with("CFG006") && msg.contains("user.pin"), "{msg}");
+}
+
+#[test]
+fn secret_file_loses_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pin");
+    std::fs::write(&path, "98765\n").unwrap();
+    assert_eq!(PinSource::File(path).read().unwrap().as_str(), "98765");
+}
+
+#[test]
+fn password_redaction() {
+    assert_eq!(
+        redact_url_password("postgres://u:p@h/db"),
+        "postgres://u:***@h/db"
+    );
+    assert_eq!(redact_url_password("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact_url_password("sqlite://var/q.db"), "sqlite://var/q.db");
+}

@@ -1,0 +1,182 @@
+//! Revocations: permanent, one per certificate, numbered in commit order.
+
+use super::certificates::reason_from_db;
+use super::db::{
+    DbRow, Dialect, is_unique_violation, query_err, to_i64, truncate, truncate_opt, with_db,
+};
+use super::records::{RevocationRecord, RevocationRequest};
+use super::{Storage, StorageError};
+
+macro_rules! revocation_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, serial_hex, issuer, reason_code, revoked_at, invalidity_date \
+             FROM revocations ",
+            $tail
+        )
+    };
+}
+
+fn revocation_from_row(row: &impl DbRow) -> Result<RevocationRecord, StorageError> {
+    Ok(RevocationRecord {
+        id: row.uint("id")?,
+        serial: row.cert_serial("serial_hex")?,
+        issuer: row.text("issuer")?,
+        reason: reason_from_db(row.small("reason_code")?, "reason_code")?,
+        revoked_at: row.time("revoked_at")?,
+        invalidity_date: row.opt_time("invalidity_date")?,
+    })
+}
+
+impl Storage {
+    /// Revokes an issued certificate. Revocation is permanent: a second call returns
+    /// [`StorageError::AlreadyRevoked`] and leaves the first record unchanged. An unknown serial,
+    /// or a certificate that is only an intent (never issued), gives [`StorageError::NotFound`].
+    ///
+    /// Writers are serialized (a table lock on PostgreSQL, the write lock on SQLite) so that
+    /// revocation ids are 1, 2, 3... in commit order, which makes
+    /// [`Storage::revocations_changed_since`] safe for cache refreshes.
+    pub async fn revoke(
+        &self,
+        request: &RevocationRequest,
+    ) -> Result<RevocationRecord, StorageError> {
+        const OP: &str = "revoke";
+        let serial_hex = request.serial.to_hex();
+        let revoked_at = truncate(request.revoked_at)?;
+        let invalidity_date = truncate_opt(request.invalidity_date)?;
+        let _writer = self.write_guard().await;
+        let (id, issuer) = with_db!(&self.db, |pool, DB| {
+            let mut tx = pool
+                .begin_with(<DB as Dialect>::BEGIN_WRITE)
+                .await
+                .map_err(query_err(OP))?;
+            if let Some(lock) = <DB as Dialect>::LOCK_REVOCATIONS {
+                sqlx::query(lock)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err(OP))?;
+            }
+            let cert: Option<(String, String)> =
+                sqlx::query_as("SELECT issuer, state FROM certificates WHERE serial_hex = $1")
+                    .bind(&serial_hex)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(query_err(OP))?;
+            let issuer = match cert {
+                None => {
+                    return Err(StorageError::NotFound {
+                        entity: "certificate",
+                        key: serial_hex,
+                    });
+                }
+                Some((_, state)) if state != "issued" => {
+                    return Err(StorageError::NotFound {
+                        entity: "issued certificate",
+                        key: serial_hex,
+                    });
+                }
+                Some((issuer, _)) => issuer,
+            };
+            let already: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM revocations WHERE serial_hex = $1")
+                    .bind(&serial_hex)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(query_err(OP))?;
+            if already.is_some() {
+                return Err(StorageError::AlreadyRevoked { serial_hex });
+            }
+            let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM revocations")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err(OP))?;
+            let inserted = sqlx::query(
+                "INSERT INTO revocations \
+                 (id, serial_hex, issuer, reason_code, revoked_at, invalidity_date) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(&serial_hex)
+            .bind(&issuer)
+            .bind(i16::from(request.reason.code()))
+            .bind(DB::time(revoked_at)?)
+            .bind(invalidity_date.map(DB::time).transpose()?)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                // Only reachable if the serialization above were bypassed.
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StorageError::AlreadyRevoked { serial_hex });
+                }
+                Err(e) => return Err(query_err(OP)(e)),
+            }
+            tx.commit().await.map_err(query_err(OP))?;
+            (id, issuer)
+        });
+        tracing::info!(serial = %request.serial, reason = %request.reason, id, "certificate revoked");
+        Ok(RevocationRecord {
+            id: u64::try_from(id).map_err(|_| StorageError::Corrupt {
+                column: "revocations.id",
+                detail: format!("negative id {id}"),
+            })?,
+            serial: request.serial.clone(),
+            issuer,
+            reason: request.reason,
+            revoked_at,
+            invalidity_date,
+        })
+    }
+
+    /// Every revocation of certificates of this issuer, in revocation order (for CRLs).
+    pub async fn revocations(&self, issuer: &str) -> Result<Vec<RevocationRecord>, StorageError> {
+        const OP: &str = "revocations";
+        with_db!(&self.db, |pool, DB| {
+            sqlx::query(revocation_select!("WHERE issuer = $1 ORDER BY id"))
+                .bind(issuer)
+                .fetch_all(pool)
+                .await
+                .map_err(query_err(OP))?
+                .iter()
+                .map(revocation_from_row)
+                .collect()
+        })
+    }
+
+    /// Revocations with an id greater than `after_id`, in id order, at most `limit`. A node that
+    /// caches revocation status remembers the last id it saw (0 at start) and polls this.
+    pub async fn revocations_changed_since(
+        &self,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<RevocationRecord>, StorageError> {
+        const OP: &str = "revocations_changed_since";
+        let after_id = to_i64("after_id", after_id)?;
+        with_db!(&self.db, |pool, DB| {
+            sqlx::query(revocation_select!("WHERE id > $1 ORDER BY id LIMIT $2"))
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(query_err(OP))?
+                .iter()
+                .map(revocation_from_row)
+                .collect()
+        })
+    }
+
+    /// The highest revocation id (0 when nothing is revoked).
+    pub async fn last_revocation_id(&self) -> Result<u64, StorageError> {
+        const OP: &str = "last_revocation_id";
+        let id: i64 = with_db!(&self.db, |pool, DB| {
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM revocations")
+                .fetch_one(pool)
+                .await
+                .map_err(query_err(OP))?
+        });
+        u64::try_from(id).map_err(|_| StorageError::Corrupt {
+            column: "revocations.id",
+            detail: format!("negative id {id}"),
+        })
+    }
+}
