@@ -29,7 +29,9 @@ pub enum AppError {
         "APP001 the embedded HSM is not initialized ({missing} is missing): run `qtsp init` first"
     )]
     NotInitialized { missing: PathBuf },
-    #[error("APP002 no SoftHSM2 module found: install the Debian package softhsm2 or set hsm.module")]
+    #[error(
+        "APP002 no SoftHSM2 module found: install the Debian package softhsm2 or set hsm.module"
+    )]
     SoftHsmModuleMissing,
     #[error("APP003 {0}")]
     InvalidArgument(String),

@@ -137,8 +137,7 @@ async fn embedded_token(
         config::PinSource::File(path) => secret_file(path, report)?,
         config::PinSource::Environment(pin) => pin.clone(),
     };
-    let module =
-        qtsp_hsm::softhsm::find_softhsm_module().ok_or(AppError::SoftHsmModuleMissing)?;
+    let module = qtsp_hsm::softhsm::find_softhsm_module().ok_or(AppError::SoftHsmModuleMissing)?;
     let label = match &config.hsm.token {
         config::TokenSelector::Label(label) => label.clone(),
         config::TokenSelector::Serial(_) => config::EMBEDDED_TOKEN_LABEL.to_owned(),
@@ -180,7 +179,10 @@ async fn embedded_token(
 
 fn private_dir(path: &Path, report: &mut InitReport) -> Result<(), InitError> {
     if path.is_dir() {
-        report.record(format!("directory {}", path.display()), StepOutcome::AlreadyPresent);
+        report.record(
+            format!("directory {}", path.display()),
+            StepOutcome::AlreadyPresent,
+        );
         return Ok(());
     }
     DirBuilder::new()
@@ -191,14 +193,20 @@ fn private_dir(path: &Path, report: &mut InitReport) -> Result<(), InitError> {
             path: path.to_owned(),
             source,
         })?;
-    report.record(format!("directory {}", path.display()), StepOutcome::Created);
+    report.record(
+        format!("directory {}", path.display()),
+        StepOutcome::Created,
+    );
     Ok(())
 }
 
 /// Reads a secret file, or creates it (mode 0600) with a new random PIN.
 fn secret_file(path: &Path, report: &mut InitReport) -> Result<Zeroizing<String>, AppError> {
     if path.exists() {
-        report.record(format!("secret {}", path.display()), StepOutcome::AlreadyPresent);
+        report.record(
+            format!("secret {}", path.display()),
+            StepOutcome::AlreadyPresent,
+        );
         return Ok(config::read_secret_file("hsm pin file", path)?);
     }
     let pin = random_pin()?;

@@ -60,7 +60,10 @@ fn main() -> ExitCode {
     // setting it in-process would need `unsafe`, so the process re-executes itself with it set.
     if let Some(conf) = config::softhsm_conf_to_export(&config) {
         let error = app::reexec_with_softhsm_conf(&conf);
-        eprintln!("qtsp: cannot re-execute with SOFTHSM2_CONF={}: {error}", conf.display());
+        eprintln!(
+            "qtsp: cannot re-execute with SOFTHSM2_CONF={}: {error}",
+            conf.display()
+        );
         return ExitCode::from(1);
     }
     app::init_logging(&config.log);

@@ -53,7 +53,10 @@ pub enum ServerError {
 }
 
 /// Builds the rustls configuration of the API listener from PEM files (certificate chain, private key).
-pub fn load_tls_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, ServerError> {
+pub fn load_tls_config(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<Arc<ServerConfig>, ServerError> {
     let certs = CertificateDer::pem_file_iter(cert_file)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|source| ServerError::TlsFile {

@@ -124,7 +124,10 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
     }
     let pin = std::fs::read_to_string(data.join("hsm/user.pin")).unwrap();
     let second = init(&data);
-    assert!(!second.contains("created"), "second init changed something:\n{second}");
+    assert!(
+        !second.contains("created"),
+        "second init changed something:\n{second}"
+    );
     assert!(!first.contains(pin.trim()) && !second.contains(pin.trim()));
 
     let mut server = serve(&data);
@@ -132,7 +135,10 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
 
     // Readiness over real TLS: a logged-in HSM session and the database answer.
     let ready = client
-        .get(format!("https://localhost:{}/health/ready", server.api.port()))
+        .get(format!(
+            "https://localhost:{}/health/ready",
+            server.api.port()
+        ))
         .send()
         .await
         .unwrap();
@@ -153,7 +159,10 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
 
     // Unknown paths answer the CSC error JSON.
     let missing = client
-        .get(format!("https://localhost:{}/csc/v9/nothing", server.api.port()))
+        .get(format!(
+            "https://localhost:{}/csc/v9/nothing",
+            server.api.port()
+        ))
         .send()
         .await
         .unwrap();
@@ -215,10 +224,7 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
 #[test]
 fn serve_without_init_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let output = qtsp(&dir.path().join("var"))
-        .arg("serve")
-        .output()
-        .unwrap();
+    let output = qtsp(&dir.path().join("var")).arg("serve").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("qtsp init"), "{stderr}");

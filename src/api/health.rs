@@ -66,9 +66,7 @@ impl Check {
 }
 
 pub(super) async fn ready(State(state): State<ApiState>) -> Response {
-    let hsm = tokio::time::timeout(PROBE_TIMEOUT, async {
-        state.hsm.check().await.map(|_| ())
-    });
+    let hsm = tokio::time::timeout(PROBE_TIMEOUT, async { state.hsm.check().await.map(|_| ()) });
     let database = tokio::time::timeout(PROBE_TIMEOUT, state.storage.ping());
     let (hsm, database) = tokio::join!(hsm, database);
     let checks = Checks {

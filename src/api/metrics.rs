@@ -58,7 +58,10 @@ impl Metrics {
             "qtsp_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        let _ = writeln!(out, "# HELP qtsp_http_requests_total HTTP requests answered.");
+        let _ = writeln!(
+            out,
+            "# HELP qtsp_http_requests_total HTTP requests answered."
+        );
         let _ = writeln!(out, "# TYPE qtsp_http_requests_total counter");
         let _ = writeln!(
             out,
@@ -111,7 +114,9 @@ mod tests {
         metrics.record(Listener::Api, 503, 10);
         let text = metrics.render();
         assert!(text.contains("qtsp_http_requests_total{listener=\"public\",status=\"2xx\"} 2"));
-        assert!(text.contains("qtsp_http_request_seconds_total{listener=\"public\",status=\"2xx\"} 2"));
+        assert!(
+            text.contains("qtsp_http_request_seconds_total{listener=\"public\",status=\"2xx\"} 2")
+        );
         assert!(text.contains("qtsp_http_requests_total{listener=\"api\",status=\"5xx\"} 1"));
         assert!(text.contains("qtsp_http_requests_total{listener=\"api\",status=\"2xx\"} 0"));
     }

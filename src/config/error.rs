@@ -14,9 +14,7 @@ pub enum ConfigError {
     },
     #[error("CFG002 config file {path} is not valid TOML for qtsp: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error(
-        "CFG003 config file {path} has no `version`: add `version = {supported}` at the top"
-    )]
+    #[error("CFG003 config file {path} has no `version`: add `version = {supported}` at the top")]
     MissingVersion { path: PathBuf, supported: u32 },
     #[error(
         "CFG004 config file {path} has version = {found}, this qtsp reads version {supported}: \

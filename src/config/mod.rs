@@ -147,7 +147,9 @@ pub fn read_secret_file(key: &str, path: &Path) -> Result<Zeroizing<String>, Con
             "not UTF-8",
         ))
     })?;
-    Ok(Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned()))
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
 }
 
 #[derive(Debug, Clone)]
@@ -393,8 +395,11 @@ fn hsm_settings(
     };
     let user_pin = match env.get(env::HSM_USER_PIN) {
         Some(pin) => PinSource::Environment(Zeroizing::new(pin.clone())),
-        None => match pick_path(env::HSM_USER_PIN_FILE, "hsm.user_pin_file", raw.user_pin_file)
-        {
+        None => match pick_path(
+            env::HSM_USER_PIN_FILE,
+            "hsm.user_pin_file",
+            raw.user_pin_file,
+        ) {
             Some((path, _)) => PinSource::File(path),
             None => match backend {
                 HsmBackend::EmbeddedSoftHsm { .. } => PinSource::File(hsm_dir.join("user.pin")),
@@ -416,8 +421,12 @@ fn hsm_settings(
         token,
         user_pin,
         sessions: sessions as usize,
-        queue_depth: positive(raw.queue_depth, origin("hsm.queue_depth"), 4096, 1..=1_000_000)?
-            as usize,
+        queue_depth: positive(
+            raw.queue_depth,
+            origin("hsm.queue_depth"),
+            4096,
+            1..=1_000_000,
+        )? as usize,
     })
 }
 
@@ -428,18 +437,18 @@ fn server_settings(
     pick_path: &PickPath<'_>,
     origin: &Origin<'_>,
 ) -> Result<ServerSettings, ConfigError> {
-    let listen = |env_var: &str, key: &str, value: Option<String>, default: &str| {
-        match pick(env_var, key, value) {
-            None => default.parse().map_err(|_| {
-                origin(key).invalid("the built-in default does not parse", "report this bug")
-            }),
-            Some((text, source)) => text.parse::<SocketAddr>().map_err(|_| {
-                source.invalid(
-                    &format!("`{text}` is not an address and port"),
-                    "use IP:PORT such as 127.0.0.1:8443 or [::1]:8443",
-                )
-            }),
-        }
+    let listen = |env_var: &str, key: &str, value: Option<String>, default: &str| match pick(
+        env_var, key, value,
+    ) {
+        None => default.parse().map_err(|_| {
+            origin(key).invalid("the built-in default does not parse", "report this bug")
+        }),
+        Some((text, source)) => text.parse::<SocketAddr>().map_err(|_| {
+            source.invalid(
+                &format!("`{text}` is not an address and port"),
+                "use IP:PORT such as 127.0.0.1:8443 or [::1]:8443",
+            )
+        }),
     };
     let public_listen = listen(
         env::PUBLIC_LISTEN,
@@ -460,7 +469,11 @@ fn server_settings(
             "give them different ports",
         ));
     }
-    let cert = pick_path(env::TLS_CERT_FILE, "server.tls_cert_file", raw.tls_cert_file);
+    let cert = pick_path(
+        env::TLS_CERT_FILE,
+        "server.tls_cert_file",
+        raw.tls_cert_file,
+    );
     let key = pick_path(env::TLS_KEY_FILE, "server.tls_key_file", raw.tls_key_file);
     let tls = match (cert, key) {
         (Some((cert_file, _)), Some((key_file, _))) => TlsSettings {

@@ -150,7 +150,10 @@ fn bad_listen_address_names_key_and_fix() {
     assert!(msg.contains("`server.public_listen`"), "{msg}");
     assert!(msg.contains("IP:PORT"), "{msg}");
     let msg = message(load_from(None, &env(&[("QTSP_API_LISTEN", "8443")])));
-    assert!(msg.contains("`QTSP_API_LISTEN` (from the environment)"), "{msg}");
+    assert!(
+        msg.contains("`QTSP_API_LISTEN` (from the environment)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -179,13 +182,19 @@ fn bad_database_url_is_refused_without_its_password() {
 #[test]
 fn out_of_range_numbers_are_refused() {
     let msg = message(from_file("version = 1\n[hsm]\nsessions = 0\n"));
-    assert!(msg.contains("`hsm.sessions`") && msg.contains("1 to 256"), "{msg}");
+    assert!(
+        msg.contains("`hsm.sessions`") && msg.contains("1 to 256"),
+        "{msg}"
+    );
     let msg = message(from_file(
         "version = 1\n[server]\nmax_request_body_bytes = -5\n",
     ));
     assert!(msg.contains("max_request_body_bytes"), "{msg}");
     let msg = message(load_from(None, &env(&[("QTSP_HSM_SESSIONS", "lots")])));
-    assert!(msg.contains("QTSP_HSM_SESSIONS") && msg.contains("not a number"), "{msg}");
+    assert!(
+        msg.contains("QTSP_HSM_SESSIONS") && msg.contains("not a number"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -236,7 +245,10 @@ fn half_a_tls_pair_is_refused() {
 #[test]
 fn bad_log_format_and_node_id_are_refused() {
     let msg = message(from_file("version = 1\n[log]\nformat = \"xml\"\n"));
-    assert!(msg.contains("`log.format`") && msg.contains("\"json\""), "{msg}");
+    assert!(
+        msg.contains("`log.format`") && msg.contains("\"json\""),
+        "{msg}"
+    );
     let msg = message(from_file("version = 1\nnode_id = \"a b\"\n"));
     assert!(msg.contains("`node_id`"), "{msg}");
 }
@@ -246,10 +258,16 @@ fn missing_config_and_secret_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.toml");
     let msg = load(Some(&missing)).unwrap_err().to_string();
-    assert!(msg.starts_with("CFG001") && msg.contains("nope.toml"), "{msg}");
+    assert!(
+        msg.starts_with("CFG001") && msg.contains("nope.toml"),
+        "{msg}"
+    );
     let pin = PinSource::File(dir.path().join("user.pin"));
     let msg = pin.read().unwrap_err().to_string();
-    assert!(msg.starts_with("CFG006") && msg.contains("user.pin"), "{msg}");
+    assert!(
+        msg.starts_with("CFG006") && msg.contains("user.pin"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -266,6 +284,12 @@ fn password_redaction() {
         redact_url_password("postgres://u:p@h/db"),
         "postgres://u:***@h/db"
     );
-    assert_eq!(redact_url_password("postgres://u@h/db"), "postgres://u@h/db");
-    assert_eq!(redact_url_password("sqlite://var/q.db"), "sqlite://var/q.db");
+    assert_eq!(
+        redact_url_password("postgres://u@h/db"),
+        "postgres://u@h/db"
+    );
+    assert_eq!(
+        redact_url_password("sqlite://var/q.db"),
+        "sqlite://var/q.db"
+    );
 }
