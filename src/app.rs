@@ -25,6 +25,12 @@ pub enum AppError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Init(#[from] InitError),
+    #[error(transparent)]
+    Ceremony(#[from] crate::ca::ceremony::CeremonyError),
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     #[error(
         "APP001 the embedded HSM is not initialized ({missing} is missing): run `qtsp init` first"
     )]
@@ -35,6 +41,14 @@ pub enum AppError {
     SoftHsmModuleMissing,
     #[error("APP003 {0}")]
     InvalidArgument(String),
+    #[error("APP004 the audit journal does not verify: {0}")]
+    AuditBroken(String),
+    #[error("APP005 cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Sets up `tracing` as configured. Logs go to standard error.
@@ -110,10 +124,29 @@ pub async fn open_storage(config: &Config) -> Result<Storage, AppError> {
     Ok(storage)
 }
 
+/// Reads `<data_dir>/certs/<name>.crt` for every entity of the hierarchy.
+fn load_hierarchy_certificates(
+    config: &Config,
+) -> Result<std::collections::BTreeMap<String, axum::body::Bytes>, AppError> {
+    let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+    let certs_dir = config.data_dir.join("certs");
+    let mut certificates = std::collections::BTreeMap::new();
+    for entity in &hierarchy.entities {
+        let (der_path, _) = crate::ca::ceremony::certificate_paths(&certs_dir, &entity.name);
+        let der = std::fs::read(&der_path).map_err(|_| AppError::NotInitialized {
+            missing: der_path.clone(),
+        })?;
+        certificates.insert(entity.name.clone(), axum::body::Bytes::from(der));
+    }
+    Ok(certificates)
+}
+
 /// Everything a running node holds.
 #[derive(Debug, Clone)]
 pub struct App {
     pub config: Arc<Config>,
+    /// The hierarchy's certificates (DER) by name, read once at start.
+    pub certificates: Arc<std::collections::BTreeMap<String, axum::body::Bytes>>,
     pub hsm: Hsm,
     pub storage: Storage,
     pub clock: SharedClock,
@@ -124,8 +157,10 @@ impl App {
         // The HSM first: it tells an operator who forgot `qtsp init` what to do.
         let hsm = open_hsm(&config).await?;
         let storage = open_storage(&config).await?;
+        let certificates = Arc::new(load_hierarchy_certificates(&config)?);
         Ok(Self {
             config: Arc::new(config),
+            certificates,
             hsm,
             storage,
             clock: Arc::new(SystemClock),
@@ -138,6 +173,7 @@ impl App {
             storage: self.storage.clone(),
             node_id: Arc::from(self.config.node_id.as_str()),
             metrics: Arc::default(),
+            certificates: self.certificates.clone(),
         }
     }
 
@@ -160,14 +196,46 @@ impl App {
                 shutdown,
             )
             .await?;
-        self.storage.close().await;
         Ok(())
+    }
+}
+
+/// Audit checkpoints are signed every this many records...
+const CHECKPOINT_EVERY_RECORDS: u64 = 1000;
+/// ... or this often, whichever comes first (and only when there is something new).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The journal of this node, with the audit key of the ceremony as checkpoint signer.
+pub async fn open_journal(
+    config: &Config,
+    hsm: &Hsm,
+    storage: &Storage,
+    clock: &SharedClock,
+) -> Result<crate::audit::Journal, AppError> {
+    let journal = crate::audit::Journal::new(
+        storage.clone(),
+        clock.clone(),
+        crate::audit::NodeInfo::new(&config.node_id),
+    );
+    let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+    let audit_key = match hierarchy.entity("audit") {
+        Some(entity) => hsm.find_key(&entity.key_id()?).await?,
+        None => None,
+    };
+    match audit_key {
+        Some(key) => Ok(journal
+            .with_checkpoint_signer(crate::audit::CheckpointSigner::new(hsm.clone(), key).await?)),
+        None => Err(AppError::NotInitialized {
+            missing: config.data_dir.join("certs").join("audit.crt"),
+        }),
     }
 }
 
 /// `qtsp serve`: run until SIGTERM or SIGINT, then finish in-flight requests.
 pub async fn serve(config: Config) -> Result<(), AppError> {
     let app = App::build(config).await?;
+    let journal = open_journal(&app.config, &app.hsm, &app.storage, &app.clock).await?;
+    journal.record_service_started().await?;
     let bound = app.bind().await?;
     let public = bound.public_addr();
     let api = bound.api_addr();
@@ -189,7 +257,27 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         tracing::info!("termination signal received; shutting down");
         trigger.trigger();
     });
-    app.serve_on(bound, shutdown).await?;
+    let checkpointer = {
+        let shutdown = shutdown.clone();
+        journal.spawn_checkpointer(CHECKPOINT_EVERY_RECORDS, CHECKPOINT_EVERY, async move {
+            shutdown.wait().await;
+        })?
+    };
+    let hsm = app.hsm.clone();
+    let storage = app.storage.clone();
+    let served = app.serve_on(bound, shutdown).await;
+    // The last records of this run: the stop, then a checkpoint over it (the checkpointer makes one
+    // when it sees the shutdown; it is awaited so that it lands before the pool closes).
+    if let Err(error) = journal.record_service_stopped().await {
+        tracing::error!(%error, "cannot journal the stop");
+    }
+    let _ = checkpointer.await;
+    if let Err(error) = journal.checkpoint_now().await {
+        tracing::error!(%error, "cannot sign the last audit checkpoint");
+    }
+    hsm.shutdown().await;
+    storage.close().await;
+    served?;
     tracing::info!("qtsp stopped");
     Ok(())
 }
@@ -206,6 +294,85 @@ pub async fn hsm_check(config: &Config) -> Result<(), AppError> {
         println!("maker      {} {}", report.manufacturer, report.model);
         println!("firmware   {}", report.firmware);
         println!("sessions   {} logged in", report.sessions_alive);
+    }
+    Ok(())
+}
+
+/// The audit signer's public key (SPKI DER) and the PEM certificates of the hierarchy, from
+/// `<data_dir>/certs`.
+fn audit_keys(config: &Config) -> Result<crate::audit::BundleKeys, AppError> {
+    use der::{Decode, Encode};
+    let certs_dir = config.data_dir.join("certs");
+    let (audit_der_path, _) = crate::ca::ceremony::certificate_paths(&certs_dir, "audit");
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| AppError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let audit_der = read(&audit_der_path)?;
+    let spki = x509_cert::Certificate::from_der(&audit_der)
+        .ok()
+        .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok())
+        .ok_or_else(|| {
+            AppError::InvalidArgument(format!("{} is not a certificate", audit_der_path.display()))
+        })?;
+    let mut certificates = Vec::new();
+    let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+    for entity in &hierarchy.entities {
+        let (_, pem_path) = crate::ca::ceremony::certificate_paths(&certs_dir, &entity.name);
+        if let Ok(pem) = std::fs::read_to_string(&pem_path) {
+            certificates.push(crate::audit::NamedPem {
+                name: entity.name.clone(),
+                pem,
+            });
+        }
+    }
+    Ok(crate::audit::BundleKeys {
+        audit_public_keys: vec![spki],
+        certificates,
+    })
+}
+
+/// `qtsp audit verify [--bundle DIR]`: recompute the chain and the checkpoint signatures.
+pub async fn audit_verify(config: &Config, bundle: Option<&Path>) -> Result<(), AppError> {
+    let report = match bundle {
+        Some(dir) => crate::audit::verify_bundle(dir)?,
+        None => {
+            let keys = audit_keys(config)?;
+            let storage = open_storage(config).await?;
+            let report = crate::audit::verify_storage(&storage, &keys.audit_public_keys).await;
+            storage.close().await;
+            report?
+        }
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{report}");
+    }
+    if report.is_intact() {
+        Ok(())
+    } else {
+        Err(AppError::AuditBroken(report.to_string()))
+    }
+}
+
+/// `qtsp audit export --out DIR`: a self-contained bundle an auditor verifies offline.
+pub async fn audit_export(config: &Config, out: &Path) -> Result<(), AppError> {
+    let keys = audit_keys(config)?;
+    let storage = open_storage(config).await?;
+    let summary = crate::audit::export_bundle(&storage, out, &keys).await;
+    storage.close().await;
+    let summary = summary?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "exported {} records (last {}) and {} checkpoints to {}",
+            summary.records,
+            summary.last_seq,
+            summary.checkpoints,
+            summary.dir.display()
+        );
     }
     Ok(())
 }

@@ -2,12 +2,17 @@
 //! Idempotent and non-interactive: each step checks what exists and only creates what is missing.
 
 use crate::app::{self, AppError};
+use crate::audit::{CheckpointSigner, Journal, NodeInfo};
+use crate::ca::ceremony::{self, CeremonySettings, Hierarchy};
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config, HsmBackend};
+use crate::profile::ProfileId;
 use std::fmt;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Label and CKA_ID of the key-encryption key that wraps signers' keys.
@@ -102,15 +107,16 @@ pub async fn init(config: &Config) -> Result<InitReport, AppError> {
         format!("database schema ({})", config.database.redacted_url()),
         StepOutcome::Checked,
     );
-    storage.close().await;
-
     let hsm = app::open_hsm(config).await?;
     let health = hsm.check().await?;
     report.record(
         format!("HSM login on token \"{}\"", health.token_label),
         StepOutcome::Checked,
     );
+    let result = key_ceremony(config, &hsm, &storage, &mut report).await;
     hsm.shutdown().await;
+    storage.close().await;
+    result?;
 
     if config.server.tls.generated {
         local_tls_pair(
@@ -174,6 +180,70 @@ async fn embedded_token(
         format!("key-encryption key \"{KEK_LABEL}\" (AES-256, trusted, non-extractable)"),
         StepOutcome::Checked,
     );
+    Ok(())
+}
+
+/// The key ceremony of `policies/hierarchy.toml`, then a signed audit checkpoint over its records.
+async fn key_ceremony(
+    config: &Config,
+    hsm: &qtsp_hsm::Hsm,
+    storage: &crate::storage::Storage,
+    report: &mut InitReport,
+) -> Result<(), AppError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let journal = Journal::new(
+        storage.clone(),
+        clock.clone(),
+        NodeInfo::new(&config.node_id),
+    );
+    let hierarchy = Hierarchy::default_hierarchy()?;
+    let settings = CeremonySettings {
+        certs_dir: config.data_dir.join("certs"),
+        public_base_url: config.pki.public_base_url.clone(),
+        pds_base_url: config.pki.pds_base_url.clone(),
+        actor: format!("qtsp init on {}", config.node_id),
+    };
+    let (ceremony, members) =
+        ceremony::run(&hierarchy, &settings, hsm, storage, &journal, &clock).await?;
+    for label in &ceremony.keys_generated {
+        report.record(format!("HSM key {label}"), StepOutcome::Created);
+    }
+    for name in &ceremony.certificates_issued {
+        report.record(
+            format!(
+                "certificate {}",
+                settings.certs_dir.join(format!("{name}.crt")).display()
+            ),
+            StepOutcome::Created,
+        );
+    }
+    for name in &ceremony.already_present {
+        report.record(
+            format!(
+                "certificate {}",
+                settings.certs_dir.join(format!("{name}.crt")).display()
+            ),
+            StepOutcome::AlreadyPresent,
+        );
+    }
+    let changed = !ceremony.keys_generated.is_empty() || !ceremony.certificates_issued.is_empty();
+    if changed
+        && let Some(audit) = members
+            .iter()
+            .find(|m| m.entity.profile == ProfileId::AuditCheckpointSigner)
+    {
+        let signer = CheckpointSigner::new(hsm.clone(), audit.key.clone()).await?;
+        if let Some(checkpoint) = journal
+            .with_checkpoint_signer(signer)
+            .checkpoint_now()
+            .await?
+        {
+            report.record(
+                format!("audit checkpoint at record {}", checkpoint.seq),
+                StepOutcome::Created,
+            );
+        }
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod bench;
+pub mod ca;
 pub mod clock;
 pub mod config;
 pub mod init;

@@ -28,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: HsmCommand,
     },
+    /// The tamper-evident audit journal.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Benchmarks (see docs/BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -42,9 +47,26 @@ enum HsmCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and check every checkpoint signature; names the first broken record.
+    Verify {
+        /// Verify an exported bundle offline instead of the database.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+    },
+    /// Write a self-contained bundle (records, checkpoints, keys, VERIFY.md) for an auditor.
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// PKCS#11 sign rate through qtsp's session pool beside plain cryptoki loops.
     Hsm(bench::HsmBenchArgs),
+    /// Qualified certificate issuance rate beside the raw HSM P-384 sign rate.
+    Issue(bench::IssueBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,9 +107,18 @@ fn main() -> ExitCode {
             Command::Hsm {
                 command: HsmCommand::Check,
             } => app::hsm_check(&config).await,
+            Command::Audit {
+                command: AuditCommand::Verify { bundle },
+            } => app::audit_verify(&config, bundle.as_deref()).await,
+            Command::Audit {
+                command: AuditCommand::Export { out },
+            } => app::audit_export(&config, &out).await,
             Command::Bench {
                 command: BenchCommand::Hsm(args),
             } => bench::hsm(&config, &args).await,
+            Command::Bench {
+                command: BenchCommand::Issue(args),
+            } => bench::issue(&config, &args).await,
         }
     });
     match result {

@@ -157,6 +157,34 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
         .unwrap();
     assert_eq!(live.status(), 200);
 
+    // The hierarchy's certificates are served as DER, byte for byte what init wrote.
+    let root = plain
+        .get(format!("http://{}/certs/root.crt", server.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 200);
+    assert_eq!(root.headers()["content-type"], "application/pkix-cert");
+    assert_eq!(
+        root.bytes().await.unwrap().as_ref(),
+        std::fs::read(data.join("certs/root.crt")).unwrap()
+    );
+    let none = plain
+        .get(format!("http://{}/certs/nobody.crt", server.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+    let metrics = plain
+        .get(format!("http://{}/metrics", server.public))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("qtsp_http_requests_total{listener=\"public\",status=\"2xx\"}"));
+
     // Unknown paths answer the CSC error JSON.
     let missing = client
         .get(format!(
@@ -219,6 +247,27 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "qtsp serve exited with {exit}");
+    // The journal recorded the start and the stop, under a final signed checkpoint.
+    let report = qtsp(&data).args(["audit", "verify"]).output().unwrap();
+    let report = String::from_utf8_lossy(&report.stdout).into_owned();
+    assert!(report.contains("INTACT"), "{report}");
+    // Only the announcement of the last checkpoint itself is outside it.
+    let last_line = report
+        .lines()
+        .find(|l| l.contains("records:"))
+        .unwrap()
+        .to_owned();
+    let total: u64 = last_line
+        .split("..=")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        report.contains(&format!("the last over record {}", total - 1)),
+        "{report}"
+    );
 }
 
 #[test]

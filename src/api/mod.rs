@@ -1,5 +1,6 @@
 //! HTTP only: routes, DTOs and the mapping of service errors to HTTP. Services know nothing of HTTP.
 
+mod certs;
 pub mod error;
 mod health;
 pub mod metrics;
@@ -20,6 +21,8 @@ pub struct ApiState {
     pub storage: Storage,
     pub node_id: Arc<str>,
     pub metrics: Arc<Metrics>,
+    /// Public certificates of the hierarchy by name (DER), served at `/certs/{name}.crt`.
+    pub certificates: Arc<std::collections::BTreeMap<String, axum::body::Bytes>>,
 }
 
 /// Routes of the public HTTP listener: TSA, OCSP, CRL, certificates (later issues), health, metrics.
@@ -29,6 +32,7 @@ pub fn public_router(state: ApiState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::render))
+        .route("/certs/{file}", get(certs::certificate))
         .fallback(error::not_found)
         .with_state(state)
         .layer(middleware::from_fn_with_state(

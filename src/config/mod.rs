@@ -32,6 +32,8 @@ pub mod env {
     pub const API_LISTEN: &str = "QTSP_API_LISTEN";
     pub const TLS_CERT_FILE: &str = "QTSP_TLS_CERT_FILE";
     pub const TLS_KEY_FILE: &str = "QTSP_TLS_KEY_FILE";
+    pub const PUBLIC_BASE_URL: &str = "QTSP_PUBLIC_BASE_URL";
+    pub const PDS_BASE_URL: &str = "QTSP_PDS_BASE_URL";
     pub const HSM_MODULE: &str = "QTSP_HSM_MODULE";
     pub const HSM_TOKEN_LABEL: &str = "QTSP_HSM_TOKEN_LABEL";
     pub const HSM_TOKEN_SERIAL: &str = "QTSP_HSM_TOKEN_SERIAL";
@@ -57,6 +59,7 @@ pub struct Config {
     pub node_id: String,
     pub hsm: HsmSettings,
     pub server: ServerSettings,
+    pub pki: PkiSettings,
     pub log: LogSettings,
     /// `SOFTHSM2_CONF` as found in the environment (the embedded token needs it to name ours).
     pub softhsm2_conf_env: Option<PathBuf>,
@@ -169,6 +172,13 @@ pub struct TlsSettings {
     pub key_file: PathBuf,
     /// True when the pair is ours to generate at `qtsp init` (no files were configured).
     pub generated: bool,
+}
+
+/// URLs written into certificates; they must be where relying parties can reach this service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkiSettings {
+    pub public_base_url: String,
+    pub pds_base_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +302,48 @@ pub fn load_from(
     let hsm = hsm_settings(raw.hsm, &data_dir, env, &pick, &pick_path, &origin)?;
     let server = server_settings(raw.server, &data_dir, &pick, &pick_path, &origin)?;
 
+    let base_url =
+        |env_var: &str, key: &str, value: Option<String>, default: String, https: bool| {
+            let Some((url, source)) = pick(env_var, key, value) else {
+                return Ok(default);
+            };
+            let scheme_ok = url.starts_with("https://") || (!https && url.starts_with("http://"));
+            if !scheme_ok || url.ends_with('/') || url.contains(char::is_whitespace) {
+                return Err(source.invalid(
+                    &format!("`{url}` is not a base URL"),
+                    if https {
+                        "use https://HOST[:PORT][/PATH] without a trailing '/'"
+                    } else {
+                        "use http(s)://HOST[:PORT][/PATH] without a trailing '/'"
+                    },
+                ));
+            }
+            Ok(url)
+        };
+    let host_of = |addr: SocketAddr| {
+        if addr.ip().is_unspecified() {
+            format!("localhost:{}", addr.port())
+        } else {
+            addr.to_string()
+        }
+    };
+    let pki = PkiSettings {
+        public_base_url: base_url(
+            env::PUBLIC_BASE_URL,
+            "pki.public_base_url",
+            raw.pki.public_base_url,
+            format!("http://{}", host_of(server.public_listen)),
+            false,
+        )?,
+        pds_base_url: base_url(
+            env::PDS_BASE_URL,
+            "pki.pds_base_url",
+            raw.pki.pds_base_url,
+            format!("https://{}/pds", host_of(server.api_listen)),
+            true,
+        )?,
+    };
+
     let log = LogSettings {
         format: match pick(env::LOG_FORMAT, "log.format", raw.log.format) {
             None => LogFormat::Text,
@@ -318,6 +370,7 @@ pub fn load_from(
         node_id,
         hsm,
         server,
+        pki,
         log,
         softhsm2_conf_env: env.get(env::SOFTHSM2_CONF).map(PathBuf::from),
         reexecuted: env.contains_key(env::REEXECUTED),

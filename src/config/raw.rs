@@ -22,6 +22,17 @@ pub(super) struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub database: RawDatabase,
+    #[serde(default)]
+    pub pki: RawPki,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPki {
+    /// Where relying parties reach the public listener (CRLs, OCSP, CA certificates).
+    pub public_base_url: Option<String>,
+    /// Where the PKI disclosure statements are published (https).
+    pub pds_base_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

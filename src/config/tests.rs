@@ -293,3 +293,25 @@ fn password_redaction() {
         "sqlite://var/q.db"
     );
 }
+
+#[test]
+fn pki_urls_default_to_the_listeners_and_are_checked() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.pki.public_base_url, "http://127.0.0.1:8080");
+    assert_eq!(config.pki.pds_base_url, "https://127.0.0.1:8443/pds");
+    let msg = message(from_file(
+        "version = 1\n[pki]\npds_base_url = \"http://example.eu/pds\"\n",
+    ));
+    assert!(
+        msg.contains("`pki.pds_base_url`") && msg.contains("https://"),
+        "{msg}"
+    );
+    let msg = message(load_from(
+        None,
+        &env(&[("QTSP_PUBLIC_BASE_URL", "http://qtsp.example.eu/")]),
+    ));
+    assert!(
+        msg.contains("QTSP_PUBLIC_BASE_URL") && msg.contains("trailing"),
+        "{msg}"
+    );
+}

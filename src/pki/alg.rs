@@ -163,8 +163,7 @@ impl KeyAlgorithm {
                     "rsaEncryption parameters must be NULL (RFC 3279)".into(),
                 ));
             }
-            let key =
-                RsaPublicKey::from_der(key_bits).map_err(PkiError::decode("RSAPublicKey"))?;
+            let key = RsaPublicKey::from_der(key_bits).map_err(PkiError::decode("RSAPublicKey"))?;
             let modulus = key.modulus.as_bytes();
             let bits = match modulus.first() {
                 Some(first) => {
@@ -341,8 +340,8 @@ impl SignatureAlgorithm {
         digest: &[u8],
         signature: &[u8],
     ) -> Result<(), PkiError> {
-        use p256::pkcs8::DecodePublicKey as _;
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+        use p256::pkcs8::DecodePublicKey as _;
 
         if digest.len() != self.digest().output_len() {
             return Err(PkiError::invalid(
@@ -441,7 +440,10 @@ mod tests {
     fn algorithm_identifiers_round_trip_and_refuse_wrong_parameters() {
         for alg in SignatureAlgorithm::ALL {
             let ai = alg.algorithm_identifier();
-            assert_eq!(SignatureAlgorithm::from_algorithm_identifier(&ai).unwrap(), alg);
+            assert_eq!(
+                SignatureAlgorithm::from_algorithm_identifier(&ai).unwrap(),
+                alg
+            );
         }
         let mut ecdsa_with_null = SignatureAlgorithm::EcdsaWithSha256.algorithm_identifier();
         ecdsa_with_null.parameters = Some(der::asn1::Any::null());
@@ -461,7 +463,11 @@ mod tests {
 
     #[test]
     fn digests_have_their_lengths_and_oids() {
-        for d in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha384, DigestAlgorithm::Sha512] {
+        for d in [
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha384,
+            DigestAlgorithm::Sha512,
+        ] {
             assert_eq!(d.digest(b"abc").len(), d.output_len());
             assert_eq!(DigestAlgorithm::from_oid(&d.oid()).unwrap(), d);
         }
@@ -475,7 +481,10 @@ mod tests {
     #[test]
     fn key_algorithm_of_an_spki() {
         let spki = hex::decode(P256_SPKI).unwrap();
-        assert_eq!(KeyAlgorithm::from_spki_der(&spki).unwrap(), KeyAlgorithm::EcP256);
+        assert_eq!(
+            KeyAlgorithm::from_spki_der(&spki).unwrap(),
+            KeyAlgorithm::EcP256
+        );
         for name in ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] {
             assert_eq!(KeyAlgorithm::from_name(name).unwrap().name(), name);
         }
@@ -496,7 +505,10 @@ mod tests {
             ("truncated", truncated_point),
             ("compressed point marker", compressed),
             // SEQUENCE { SEQUENCE { id-ecPublicKey } BIT STRING 04 } : no curve
-            ("no curve", hex::decode("300f300906072a8648ce3d020103020004").unwrap()),
+            (
+                "no curve",
+                hex::decode("300f300906072a8648ce3d020103020004").unwrap(),
+            ),
             // RSA with a tiny modulus
             (
                 "rsa 8-bit",
@@ -515,7 +527,10 @@ mod tests {
         let alg = SignatureAlgorithm::EcdsaWithSha256;
         // Not DER, wrong length digest, algorithm for another key type.
         assert!(alg.verify_digest(&spki, &digest, b"\x30\x00").is_err());
-        assert!(alg.verify_digest(&spki, &digest[..31], b"\x30\x00").is_err());
+        assert!(
+            alg.verify_digest(&spki, &digest[..31], b"\x30\x00")
+                .is_err()
+        );
         assert!(
             SignatureAlgorithm::Sha256WithRsa
                 .verify_digest(&spki, &digest, &[0; 256])

@@ -1,13 +1,21 @@
 //! PKI building blocks: object identifiers as named constants ([`oid`]), the ASN.1 types qtsp adds
-//! to what `x509-cert` provides ([`qc`]: RFC 3739 / EN 319 412-5 QC statements), signature and
-//! key algorithm identifiers ([`alg`]), distinguished names ([`name`]) and DER helpers ([`der_util`]).
+//! to what `x509-cert` provides ([`qc`]: RFC 3739 / EN 319 412-5 QC statements), key and
+//! signature algorithm identifiers ([`alg`]), typed distinguished names ([`name`]) and DER
+//! helpers ([`der_util`]: RFC 5280 times, key identifiers).
 //!
 //! Only this module and the builders construct ASN.1; nothing here touches the HSM, the clock or
 //! the database.
 
+pub mod alg;
+pub mod der_util;
 pub mod error;
+pub mod name;
 pub mod oid;
 pub mod qc;
-pub mod alg;
 
+pub use alg::{DigestAlgorithm, KeyAlgorithm, SignatureAlgorithm};
 pub use error::PkiError;
+pub use name::{
+    CountryCode, LegalIdentityType, LegalPersonIdentifier, NaturalPersonIdentifier,
+    NaturalPersonName, OrganizationName, PersonIdentityType, SubjectKind, SubjectName,
+};

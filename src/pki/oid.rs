@@ -319,37 +319,81 @@ mod tests {
     #[test]
     fn extension_identifiers_are_pinned_and_agree_with_const_oid() {
         let table = [
-            (ID_CE_SUBJECT_KEY_IDENTIFIER, "2.5.29.14", rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER),
+            (
+                ID_CE_SUBJECT_KEY_IDENTIFIER,
+                "2.5.29.14",
+                rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
+            ),
             (ID_CE_KEY_USAGE, "2.5.29.15", rfc5280::ID_CE_KEY_USAGE),
-            (ID_CE_SUBJECT_ALT_NAME, "2.5.29.17", rfc5280::ID_CE_SUBJECT_ALT_NAME),
-            (ID_CE_BASIC_CONSTRAINTS, "2.5.29.19", rfc5280::ID_CE_BASIC_CONSTRAINTS),
+            (
+                ID_CE_SUBJECT_ALT_NAME,
+                "2.5.29.17",
+                rfc5280::ID_CE_SUBJECT_ALT_NAME,
+            ),
+            (
+                ID_CE_BASIC_CONSTRAINTS,
+                "2.5.29.19",
+                rfc5280::ID_CE_BASIC_CONSTRAINTS,
+            ),
             (ID_CE_CRL_NUMBER, "2.5.29.20", rfc5280::ID_CE_CRL_NUMBER),
             (ID_CE_CRL_REASONS, "2.5.29.21", rfc5280::ID_CE_CRL_REASONS),
-            (ID_CE_INVALIDITY_DATE, "2.5.29.24", rfc5280::ID_CE_INVALIDITY_DATE),
+            (
+                ID_CE_INVALIDITY_DATE,
+                "2.5.29.24",
+                rfc5280::ID_CE_INVALIDITY_DATE,
+            ),
             (
                 ID_CE_CRL_DISTRIBUTION_POINTS,
                 "2.5.29.31",
                 rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS,
             ),
-            (ID_CE_CERTIFICATE_POLICIES, "2.5.29.32", rfc5280::ID_CE_CERTIFICATE_POLICIES),
+            (
+                ID_CE_CERTIFICATE_POLICIES,
+                "2.5.29.32",
+                rfc5280::ID_CE_CERTIFICATE_POLICIES,
+            ),
             (ANY_POLICY, "2.5.29.32.0", rfc5280::ANY_POLICY),
             (
                 ID_CE_AUTHORITY_KEY_IDENTIFIER,
                 "2.5.29.35",
                 rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
             ),
-            (ID_CE_EXT_KEY_USAGE, "2.5.29.37", rfc5280::ID_CE_EXT_KEY_USAGE),
+            (
+                ID_CE_EXT_KEY_USAGE,
+                "2.5.29.37",
+                rfc5280::ID_CE_EXT_KEY_USAGE,
+            ),
             (
                 ID_PE_AUTHORITY_INFO_ACCESS,
                 "1.3.6.1.5.5.7.1.1",
                 rfc5280::ID_PE_AUTHORITY_INFO_ACCESS,
             ),
-            (ID_KP_SERVER_AUTH, "1.3.6.1.5.5.7.3.1", rfc5280::ID_KP_SERVER_AUTH),
-            (ID_KP_CLIENT_AUTH, "1.3.6.1.5.5.7.3.2", rfc5280::ID_KP_CLIENT_AUTH),
-            (ID_KP_TIME_STAMPING, "1.3.6.1.5.5.7.3.8", rfc5280::ID_KP_TIME_STAMPING),
-            (ID_KP_OCSP_SIGNING, "1.3.6.1.5.5.7.3.9", rfc5280::ID_KP_OCSP_SIGNING),
+            (
+                ID_KP_SERVER_AUTH,
+                "1.3.6.1.5.5.7.3.1",
+                rfc5280::ID_KP_SERVER_AUTH,
+            ),
+            (
+                ID_KP_CLIENT_AUTH,
+                "1.3.6.1.5.5.7.3.2",
+                rfc5280::ID_KP_CLIENT_AUTH,
+            ),
+            (
+                ID_KP_TIME_STAMPING,
+                "1.3.6.1.5.5.7.3.8",
+                rfc5280::ID_KP_TIME_STAMPING,
+            ),
+            (
+                ID_KP_OCSP_SIGNING,
+                "1.3.6.1.5.5.7.3.9",
+                rfc5280::ID_KP_OCSP_SIGNING,
+            ),
             (ID_AD_OCSP, "1.3.6.1.5.5.7.48.1", rfc5280::ID_AD_OCSP),
-            (ID_AD_CA_ISSUERS, "1.3.6.1.5.5.7.48.2", rfc5280::ID_AD_CA_ISSUERS),
+            (
+                ID_AD_CA_ISSUERS,
+                "1.3.6.1.5.5.7.48.2",
+                rfc5280::ID_AD_CA_ISSUERS,
+            ),
         ];
         for (constant, dotted, db) in table {
             pin(constant, dotted);
@@ -368,14 +412,38 @@ mod tests {
     #[test]
     fn algorithm_identifiers_are_pinned_and_agree_with_const_oid() {
         let table = [
-            (ID_EC_PUBLIC_KEY, "1.2.840.10045.2.1", rfc5912::ID_EC_PUBLIC_KEY),
+            (
+                ID_EC_PUBLIC_KEY,
+                "1.2.840.10045.2.1",
+                rfc5912::ID_EC_PUBLIC_KEY,
+            ),
             (SECP256R1, "1.2.840.10045.3.1.7", rfc5912::SECP_256_R_1),
             (SECP384R1, "1.3.132.0.34", rfc5912::SECP_384_R_1),
-            (ECDSA_WITH_SHA256, "1.2.840.10045.4.3.2", rfc5912::ECDSA_WITH_SHA_256),
-            (ECDSA_WITH_SHA384, "1.2.840.10045.4.3.3", rfc5912::ECDSA_WITH_SHA_384),
-            (ECDSA_WITH_SHA512, "1.2.840.10045.4.3.4", rfc5912::ECDSA_WITH_SHA_512),
-            (RSA_ENCRYPTION, "1.2.840.113549.1.1.1", rfc5912::RSA_ENCRYPTION),
-            (ID_RSASSA_PSS, "1.2.840.113549.1.1.10", rfc5912::ID_RSASSA_PSS),
+            (
+                ECDSA_WITH_SHA256,
+                "1.2.840.10045.4.3.2",
+                rfc5912::ECDSA_WITH_SHA_256,
+            ),
+            (
+                ECDSA_WITH_SHA384,
+                "1.2.840.10045.4.3.3",
+                rfc5912::ECDSA_WITH_SHA_384,
+            ),
+            (
+                ECDSA_WITH_SHA512,
+                "1.2.840.10045.4.3.4",
+                rfc5912::ECDSA_WITH_SHA_512,
+            ),
+            (
+                RSA_ENCRYPTION,
+                "1.2.840.113549.1.1.1",
+                rfc5912::RSA_ENCRYPTION,
+            ),
+            (
+                ID_RSASSA_PSS,
+                "1.2.840.113549.1.1.10",
+                rfc5912::ID_RSASSA_PSS,
+            ),
             (
                 SHA256_WITH_RSA_ENCRYPTION,
                 "1.2.840.113549.1.1.11",

@@ -105,7 +105,10 @@ impl SemanticsInformation {
     }
 
     fn validate(&self) -> Result<(), PkiError> {
-        match (&self.semantics_identifier, &self.name_registration_authorities) {
+        match (
+            &self.semantics_identifier,
+            &self.name_registration_authorities,
+        ) {
             (None, None) => Err(PkiError::invalid(
                 "SemanticsInformation",
                 "neither semanticsIdentifier nor nameRegistrationAuthorities is present",
@@ -643,7 +646,11 @@ mod tests {
         assert!(PdsLocation::new("https://qtsp.example/pds", "eng").is_err());
         assert!(PdsLocation::new("https://qtsp.example/pds", "EN").is_err());
         assert!(PdsLocation::new("https://qtsp.example/é", "en").is_err());
-        assert!(Statement::Pds(PdsLocations(vec![])).to_qc_statement().is_err());
+        assert!(
+            Statement::Pds(PdsLocations(vec![]))
+                .to_qc_statement()
+                .is_err()
+        );
         assert!(Statement::RetentionPeriod(0).to_qc_statement().is_err());
         assert!(Statement::Type(QcType(vec![])).to_qc_statement().is_err());
         assert!(
@@ -665,8 +672,7 @@ mod tests {
                 .is_err()
         );
         assert!(
-            QcStatements::from_statements(&[Statement::Compliance, Statement::Compliance])
-                .is_err()
+            QcStatements::from_statements(&[Statement::Compliance, Statement::Compliance]).is_err()
         );
     }
 
@@ -713,17 +719,23 @@ mod tests {
             st(oid::QCS_QC_RETENTION_PERIOD, "0209010000000000000000"),
             // PDS: empty, language of 3 letters, http url, missing language, url not IA5
             st(oid::QCS_QC_PDS, "3000"),
-            st(oid::QCS_QC_PDS, "30153013160c68747470733a2f2f612e65781303656e67"),
-            st(oid::QCS_QC_PDS, "30133011160b687474703a2f2f612e65781302656e"),
+            st(
+                oid::QCS_QC_PDS,
+                "30153013160c68747470733a2f2f612e65781303656e67",
+            ),
+            st(
+                oid::QCS_QC_PDS,
+                "30133011160b687474703a2f2f612e65781302656e",
+            ),
             st(oid::QCS_QC_PDS, "3010300e160c68747470733a2f2f612e6578"),
-            st(oid::QCS_QC_PDS, "30143012160c68747470733a2f2fe92e65781302656e"),
+            st(
+                oid::QCS_QC_PDS,
+                "30143012160c68747470733a2f2fe92e65781302656e",
+            ),
             // QcType: empty, not OIDs, two types
             st(oid::QCS_QC_TYPE, "3000"),
             st(oid::QCS_QC_TYPE, "30020500"),
-            st(
-                oid::QCS_QC_TYPE,
-                "3012060704008e46010601060704008e46010602",
-            ),
+            st(oid::QCS_QC_TYPE, "3012060704008e46010601060704008e46010602"),
             // Semantics: empty sequence, wrong inner type
             st(oid::ID_QCS_PKIX_QC_SYNTAX_V2, "3000"),
             st(oid::ID_QCS_PKIX_QC_SYNTAX_V2, "30030101ff"),

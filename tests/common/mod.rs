@@ -1,3 +1,5 @@
 //! Helpers shared by the integration tests. Each test file that needs them says `mod common;`.
 
+pub mod audit;
 pub mod db;
+pub mod pki;
