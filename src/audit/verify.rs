@@ -302,7 +302,13 @@ impl fmt::Display for VerifyReport {
         }
         if self.is_intact() {
             let tail = self.records_after_last_checkpoint();
-            if tail > 0 {
+            if tail == 1 {
+                writeln!(
+                    f,
+                    "  record {} is not covered by a signed checkpoint yet: its loss could not be detected",
+                    self.last_seq
+                )?;
+            } else if tail > 1 {
                 writeln!(
                     f,
                     "  records {}..={} are not covered by a signed checkpoint yet: their loss could not be detected",
