@@ -19,8 +19,8 @@ pub struct HsmBenchArgs {
     /// Key types: p256, p384, rsa2048, rsa3072 (comma separated).
     #[arg(long, value_delimiter = ',', default_value = "p256,p384,rsa2048")]
     pub keys: Vec<String>,
-    /// Concurrent async tasks per pool session.
-    #[arg(long, default_value_t = 4)]
+    /// Concurrent async tasks per pool session (requests in flight, as in a busy server).
+    #[arg(long, default_value_t = 16)]
     pub tasks_per_session: usize,
 }
 
