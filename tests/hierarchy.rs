@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use qtsp::storage::{CertificateState, Storage, StorageOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -332,4 +334,63 @@ async fn kill_9_during_issuance_leaves_a_verifiable_journal_and_no_unrecorded_ce
         certificates.len() > 20,
         "the burst issued too little to test anything"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_issuing_on_one_postgresql_keep_one_valid_journal() {
+    let Some((db, url)) = common::db::postgres_storage_with_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("var");
+    run_ok(qtsp(&data).env("QTSP_DATABASE_URL", &url).arg("init"));
+    let before = db.audit_head().await.unwrap().seq;
+    // Two OS processes (two nodes) issue at the same time into the same journal.
+    let burst = |node: &str| {
+        qtsp(&data)
+            .env("QTSP_DATABASE_URL", &url)
+            .env("QTSP_NODE_ID", node)
+            .args([
+                "bench",
+                "issue",
+                "--seconds",
+                "2",
+                "--concurrency",
+                "4",
+                "--no-baseline",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (burst("node-a"), burst("node-b"));
+    let issued: u64 = [a, b]
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                output.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            stdout
+                .split("bench issue: ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no count in {stdout}"))
+        })
+        .sum();
+    assert!(issued > 10, "too few issuances to test anything: {issued}");
+    let report = run_ok(
+        qtsp(&data)
+            .env("QTSP_DATABASE_URL", &url)
+            .args(["audit", "verify"]),
+    );
+    assert!(report.contains("INTACT"), "{report}");
+    // Two records per certificate, none lost, none doubled.
+    let after = db.audit_head().await.unwrap().seq;
+    assert_eq!(after - before, 2 * issued, "{report}");
 }
