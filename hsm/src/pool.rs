@@ -665,7 +665,9 @@ impl Hsm {
 /// benchmark, a busy TSA) find the worker still awake.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// The next message: polled for [`IDLE_SPIN`], then waited for. `None` when every sender is gone.
+/// The next message: polled for [`IDLE_SPIN`] (yielding the CPU between polls, so that on a small
+/// machine the async side that will submit the next job can run), then waited for. `None` when every
+/// sender is gone.
 fn next_message(rx: &flume::Receiver<Msg>) -> Option<Msg> {
     let spin_until = std::time::Instant::now() + IDLE_SPIN;
     loop {
@@ -673,7 +675,7 @@ fn next_message(rx: &flume::Receiver<Msg>) -> Option<Msg> {
             Ok(msg) => return Some(msg),
             Err(flume::TryRecvError::Disconnected) => return None,
             Err(flume::TryRecvError::Empty) if std::time::Instant::now() < spin_until => {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
             Err(flume::TryRecvError::Empty) => return rx.recv().ok(),
         }
