@@ -14,3 +14,4 @@ pub mod pki;
 pub mod profile;
 pub mod server;
 pub mod storage;
+pub mod tsa;

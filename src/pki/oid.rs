@@ -196,6 +196,16 @@ pub const ID_SHA256: ObjectIdentifier = oid("2.16.840.1.101.3.4.2.1");
 pub const ID_SHA384: ObjectIdentifier = oid("2.16.840.1.101.3.4.2.2");
 /// `id-sha512` (`2.16.840.1.101.3.4.2.3`).
 pub const ID_SHA512: ObjectIdentifier = oid("2.16.840.1.101.3.4.2.3");
+/// `id-sha3-256` (FIPS 202, RFC 8702) (`2.16.840.1.101.3.4.2.8`).
+pub const ID_SHA3_256: ObjectIdentifier = oid("2.16.840.1.101.3.4.2.8");
+/// `id-sha3-384` (`2.16.840.1.101.3.4.2.9`).
+pub const ID_SHA3_384: ObjectIdentifier = oid("2.16.840.1.101.3.4.2.9");
+/// `id-sha3-512` (`2.16.840.1.101.3.4.2.10`).
+pub const ID_SHA3_512: ObjectIdentifier = oid("2.16.840.1.101.3.4.2.10");
+/// `id-sha1` (RFC 3279): recognised only to be refused as too weak (`1.3.14.3.2.26`).
+pub const ID_SHA1: ObjectIdentifier = oid("1.3.14.3.2.26");
+/// `id-md5` (RFC 3279): recognised only to be refused as broken (`1.2.840.113549.2.5`).
+pub const ID_MD5: ObjectIdentifier = oid("1.2.840.113549.2.5");
 
 // ---------------------------------------------------------------------------------------------
 // CMS (RFC 5652, RFC 5035) and RFC 3161.
@@ -462,6 +472,8 @@ mod tests {
             (ID_SHA256, "2.16.840.1.101.3.4.2.1", rfc5912::ID_SHA_256),
             (ID_SHA384, "2.16.840.1.101.3.4.2.2", rfc5912::ID_SHA_384),
             (ID_SHA512, "2.16.840.1.101.3.4.2.3", rfc5912::ID_SHA_512),
+            (ID_SHA1, "1.3.14.3.2.26", rfc5912::ID_SHA_1),
+            (ID_MD5, "1.2.840.113549.2.5", rfc5912::ID_MD_5),
         ];
         for (constant, dotted, db) in table {
             pin(constant, dotted);
@@ -478,6 +490,20 @@ mod tests {
         pin(ID_SIGNING_TIME, "1.2.840.113549.1.9.5");
         pin(ID_CT_TST_INFO, "1.2.840.113549.1.9.16.1.4");
         pin(ID_AA_SIGNING_CERTIFICATE_V2, "1.2.840.113549.1.9.16.2.47");
+    }
+
+    #[test]
+    fn sha3_identifiers_are_pinned() {
+        // NIST's hashAlgs arc: 8, 9, 10 are SHA3-256/384/512 (11, 12 are SHAKE128/256).
+        pin(ID_SHA3_256, "2.16.840.1.101.3.4.2.8");
+        pin(ID_SHA3_384, "2.16.840.1.101.3.4.2.9");
+        pin(ID_SHA3_512, "2.16.840.1.101.3.4.2.10");
+        assert_eq!(ID_SHA3_256, const_oid::db::fips202::ID_SHA_3_256);
+        assert_eq!(ID_SHA3_384, const_oid::db::fips202::ID_SHA_3_384);
+        assert_eq!(ID_SHA3_512, const_oid::db::fips202::ID_SHA_3_512);
+        for h in [ID_SHA3_256, ID_SHA3_384, ID_SHA3_512] {
+            assert_eq!(h.parent(), ID_SHA256.parent());
+        }
     }
 
     #[test]
