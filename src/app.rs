@@ -31,6 +31,8 @@ pub enum AppError {
     Ca(#[from] crate::ca::CaError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Tsa(#[from] crate::tsa::TsaError),
     #[error(
         "APP001 the embedded HSM is not initialized ({missing} is missing): run `qtsp init` first"
     )]
@@ -167,14 +169,58 @@ impl App {
         })
     }
 
-    fn api_state(&self) -> ApiState {
+    fn api_state(&self, tsa: Option<crate::tsa::TimeStampAuthority>) -> ApiState {
         ApiState {
             hsm: self.hsm.clone(),
             storage: self.storage.clone(),
             node_id: Arc::from(self.config.node_id.as_str()),
             metrics: Arc::default(),
             certificates: self.certificates.clone(),
+            tsa,
         }
+    }
+
+    /// Starts the time-stamping authority with the TSU key and certificate of the hierarchy.
+    pub async fn start_tsa(
+        &self,
+        journal: &crate::audit::Journal,
+    ) -> Result<(crate::tsa::TimeStampAuthority, crate::tsa::TsaTasks), AppError> {
+        let unit = &self.config.tsa.unit;
+        let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+        let entity = hierarchy.entity(unit).ok_or_else(|| {
+            AppError::InvalidArgument(format!(
+                "tsa.unit `{unit}` is not an entity of policies/hierarchy.toml"
+            ))
+        })?;
+        let key = self
+            .hsm
+            .find_key(&entity.key_id()?)
+            .await?
+            .ok_or_else(|| crate::tsa::TsaError::KeyMissing(entity.key_label()))?;
+        let certificate = self
+            .certificates
+            .get(unit)
+            .ok_or_else(|| AppError::NotInitialized {
+                missing: self
+                    .config
+                    .data_dir
+                    .join("certs")
+                    .join(format!("{unit}.crt")),
+            })?
+            .to_vec();
+        let setup = crate::tsa::TsaSetup {
+            hsm: self.hsm.clone(),
+            key,
+            certificate,
+            policy: crate::tsa::TsaPolicy::configured(&self.config.tsa)?,
+            require_clock_sync: self.config.tsa.require_clock_sync,
+            clock: self.clock.clone(),
+            sync: Arc::new(crate::clock::KernelSync),
+            storage: self.storage.clone(),
+            journal: journal.clone(),
+            node_id: self.config.node_id.clone(),
+        };
+        Ok(crate::tsa::TimeStampAuthority::start(setup).await?)
     }
 
     /// Binds both listeners (so that their addresses are known) without serving yet.
@@ -187,8 +233,13 @@ impl App {
     }
 
     /// Serves on bound listeners until `shutdown` fires.
-    pub async fn serve_on(self, bound: BoundServer, shutdown: Shutdown) -> Result<(), AppError> {
-        let state = self.api_state();
+    pub async fn serve_on(
+        self,
+        bound: BoundServer,
+        shutdown: Shutdown,
+        tsa: Option<crate::tsa::TimeStampAuthority>,
+    ) -> Result<(), AppError> {
+        let state = self.api_state(tsa);
         bound
             .serve(
                 api::public_router(state.clone()),
@@ -199,6 +250,9 @@ impl App {
         Ok(())
     }
 }
+
+/// How long the time-stamp recorder may take to write its last batch at shutdown.
+const TSA_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Audit checkpoints are signed every this many records...
 const CHECKPOINT_EVERY_RECORDS: u64 = 1000;
@@ -236,6 +290,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let app = App::build(config).await?;
     let journal = open_journal(&app.config, &app.hsm, &app.storage, &app.clock).await?;
     journal.record_service_started().await?;
+    let (tsa, tsa_tasks) = app.start_tsa(&journal).await?;
     let bound = app.bind().await?;
     let public = bound.public_addr();
     let api = bound.api_addr();
@@ -265,7 +320,15 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     };
     let hsm = app.hsm.clone();
     let storage = app.storage.clone();
-    let served = app.serve_on(bound, shutdown).await;
+    let served = app.serve_on(bound, shutdown, Some(tsa)).await;
+    // Every request is answered: the recorder writes what is queued and stops.
+    if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)
+        .await
+        .is_err()
+    {
+        tracing::error!("the time-stamp recorder did not stop in time");
+    }
+    tsa_tasks.clock_monitor.abort();
     // The last records of this run: the stop, then a checkpoint over it (the checkpointer makes one
     // when it sees the shutdown; it is awaited so that it lands before the pool closes).
     if let Err(error) = journal.record_service_stopped().await {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -290,7 +291,15 @@ where
             let Some((io, router)) = prepared.await else {
                 return;
             };
-            let service = TowerToHyperService::new(router);
+            // Handlers that record the client (the TSA) read its address from the request.
+            let service = TowerToHyperService::new(router.map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            ));
             let connection = builder.serve_connection(io, service).into_owned();
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(listener = name, %peer, %error, "connection ended with an error");

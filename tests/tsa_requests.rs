@@ -189,7 +189,7 @@ fn truncations_corruptions_and_random_bytes_never_panic() {
         let r = check_request(&der[..len], &policy).unwrap_err();
         assert_eq!(
             r.fail_info,
-            PkiFailureInfo::BAD_DATA_FORMAT,
+            PkiFailureInfo::BAD_REQUEST,
             "truncated to {len}"
         );
     }
@@ -230,7 +230,7 @@ fn truncations_corruptions_and_random_bytes_never_panic() {
             bytes[0] = 0x30; // a SEQUENCE tag, to get past the first check more often
         }
         let r = check_request(&bytes, &policy).unwrap_err();
-        assert_eq!(r.fail_info, PkiFailureInfo::BAD_DATA_FORMAT);
+        assert_eq!(r.fail_info, PkiFailureInfo::BAD_REQUEST);
     }
 }
 
@@ -269,8 +269,8 @@ fn rejection_responses_parse_with_openssl() {
         ),
         (
             refused(b"not a request"),
-            "0204",
-            "the data submitted has the wrong format",
+            "0520",
+            "transaction not permitted or supported",
         ),
         (
             refused(&w.query("r2.tsq", &["-sha256", "-tspolicy", "1.2.3.4"])),

@@ -61,3 +61,32 @@ impl IntoResponse for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
+
+/// How an RFC 3161 reply goes out (RFC 3161 section 3.4): every answer, granted or refused,
+/// is a `TimeStampResp` in an `application/timestamp-reply` body, so that clients read the
+/// refusal in the protocol's own terms. The HTTP status only says whether the HTTP request was
+/// understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampHttp {
+    /// A protocol answer (granted or rejected): 200.
+    Answer,
+    /// The body was not labelled `application/timestamp-query`: 415.
+    WrongContentType,
+}
+
+/// The HTTP response carrying a DER `TimeStampResp`.
+pub fn timestamp_reply(der: Vec<u8>, kind: TimestampHttp) -> Response {
+    let status = match kind {
+        TimestampHttp::Answer => StatusCode::OK,
+        TimestampHttp::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    };
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            super::tsa::TIMESTAMP_REPLY,
+        )],
+        der,
+    )
+        .into_response()
+}

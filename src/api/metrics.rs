@@ -38,9 +38,16 @@ struct Counters {
 #[derive(Debug, Default)]
 pub struct Metrics {
     listeners: [Counters; 2],
+    /// Time-stamp answers: [granted, rejected].
+    timestamps: [AtomicU64; 2],
 }
 
 impl Metrics {
+    /// Counts one time-stamp answer.
+    pub fn record_timestamp(&self, granted: bool) {
+        self.timestamps[usize::from(!granted)].fetch_add(1, Ordering::Relaxed);
+    }
+
     fn record(&self, listener: Listener, status: u16, elapsed_micros: u64) {
         let class = usize::from((status / 100).clamp(1, 5) - 1);
         let counters = &self.listeners[listener as usize];
@@ -77,6 +84,15 @@ impl Metrics {
                 let _ = writeln!(out, "qtsp_http_requests_total{{{labels}}} {requests}");
                 let _ = writeln!(out, "qtsp_http_request_seconds_total{{{labels}}} {seconds}");
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP qtsp_timestamps_total RFC 3161 answers, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE qtsp_timestamps_total counter");
+        for (i, outcome) in ["granted", "rejected"].iter().enumerate() {
+            let n = self.timestamps[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "qtsp_timestamps_total{{outcome=\"{outcome}\"}} {n}");
         }
         out
     }

@@ -4,10 +4,11 @@ mod certs;
 pub mod error;
 mod health;
 pub mod metrics;
+pub mod tsa;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics::{Listener, Metrics};
 use qtsp_hsm::Hsm;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Public certificates of the hierarchy by name (DER), served at `/certs/{name}.crt`.
     pub certificates: Arc<std::collections::BTreeMap<String, axum::body::Bytes>>,
+    /// The time-stamping authority, when this node runs one.
+    pub tsa: Option<crate::tsa::TimeStampAuthority>,
 }
 
 /// Routes of the public HTTP listener: TSA, OCSP, CRL, certificates (later issues), health, metrics.
@@ -33,6 +36,7 @@ pub fn public_router(state: ApiState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::render))
         .route("/certs/{file}", get(certs::certificate))
+        .route("/tsa", post(tsa::time_stamp))
         .fallback(error::not_found)
         .with_state(state)
         .layer(middleware::from_fn_with_state(

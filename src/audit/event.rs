@@ -103,6 +103,10 @@ pub enum AuditEvent {
         /// genTime of the latest token.
         #[serde(with = "micros_time")]
         to: OffsetDateTime,
+        /// SHA-256 over the batch's records (see `crate::tsa::recorder::batch_digest`), so
+        /// that a record removed or altered in the database no longer matches the journal.
+        #[serde(with = "hex32")]
+        records_sha256: [u8; 32],
     },
     /// The clock lost its synchronization: time-stamping stops.
     ClockUnsynchronized {
@@ -117,8 +121,8 @@ pub enum AuditEvent {
     ClockResynchronized {
         /// Time source.
         source: String,
-        /// Measured offset in microseconds.
-        offset_us: i64,
+        /// What was observed (e.g. the kernel's maximum error).
+        detail: String,
     },
     /// A configuration value changed. Never pass secrets: pass a digest or `"<redacted>"`.
     ConfigurationChanged {
@@ -339,6 +343,7 @@ mod tests {
                 count: 64,
                 from: datetime!(2026-11-23 10:00:00.000001 UTC),
                 to: datetime!(2026-11-23 10:00:00.250000 UTC),
+                records_sha256: [0xcd; 32],
             },
             AuditEvent::ClockUnsynchronized {
                 source: "nts.example".into(),
@@ -347,7 +352,7 @@ mod tests {
             },
             AuditEvent::ClockResynchronized {
                 source: "nts.example".into(),
-                offset_us: -12,
+                detail: "maxerror 12 us".into(),
             },
             AuditEvent::ConfigurationChanged {
                 setting: "tsa.accuracy_ms".into(),
@@ -410,7 +415,10 @@ mod tests {
         let batch = &one_of_each()[7];
         assert_eq!(
             batch.to_payload().unwrap(),
-            r#"{"count":64,"event":"timestamp_batch","first_serial":"10","from":"2026-11-23T10:00:00.000001Z","to":"2026-11-23T10:00:00.250000Z"}"#
+            format!(
+                r#"{{"count":64,"event":"timestamp_batch","first_serial":"10","from":"2026-11-23T10:00:00.000001Z","records_sha256":"{}","to":"2026-11-23T10:00:00.250000Z"}}"#,
+                "cd".repeat(32)
+            )
         );
     }
 }

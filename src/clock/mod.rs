@@ -1,4 +1,10 @@
-//! The only place that reads the time. Everything else receives a [`Clock`].
+//! The only place that reads the time. Everything else receives a [`Clock`], and, where time
+//! is certified (time-stamps), a [`SyncSource`] that says whether the clock can be trusted.
+
+pub mod kernel;
+mod sync;
+
+pub use sync::{KernelSync, SyncReading, SyncSource};
 
 use std::sync::Arc;
 use time::OffsetDateTime;

@@ -43,6 +43,10 @@ pub mod env {
     pub const HSM_SESSIONS: &str = "QTSP_HSM_SESSIONS";
     pub const LOG_FORMAT: &str = "QTSP_LOG_FORMAT";
     pub const LOG: &str = "QTSP_LOG";
+    /// `false` lets the TSA stamp on a machine whose clock is not synchronized (development).
+    pub const TSA_REQUIRE_CLOCK_SYNC: &str = "QTSP_TSA_REQUIRE_CLOCK_SYNC";
+    pub const TSA_POLICY_OID: &str = "QTSP_TSA_POLICY_OID";
+    pub const TSA_ACCURACY_MS: &str = "QTSP_TSA_ACCURACY_MS";
     /// Read, not set, by qtsp: where SoftHSM2 finds its configuration.
     pub const SOFTHSM2_CONF: &str = "SOFTHSM2_CONF";
     /// Set by qtsp on the process it re-executes with `SOFTHSM2_CONF`, so that it never loops.
@@ -60,6 +64,7 @@ pub struct Config {
     pub hsm: HsmSettings,
     pub server: ServerSettings,
     pub pki: PkiSettings,
+    pub tsa: TsaSettings,
     pub log: LogSettings,
     /// `SOFTHSM2_CONF` as found in the environment (the embedded token needs it to name ours).
     pub softhsm2_conf_env: Option<PathBuf>,
@@ -179,6 +184,20 @@ pub struct TlsSettings {
 pub struct PkiSettings {
     pub public_base_url: String,
     pub pds_base_url: String,
+}
+
+/// Time-stamping authority settings; what they leave unset comes from policies/tsa.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsaSettings {
+    /// Refuse to stamp (timeNotAvailable) while the clock is not synchronized within the
+    /// declared accuracy. Only a development machine turns this off.
+    pub require_clock_sync: bool,
+    /// Overrides the policy file's TSA policy.
+    pub policy_oid: Option<const_oid::ObjectIdentifier>,
+    /// Overrides the policy file's accuracy.
+    pub accuracy: Option<Duration>,
+    /// The time-stamping unit's name in the hierarchy.
+    pub unit: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,6 +363,8 @@ pub fn load_from(
         )?,
     };
 
+    let tsa = tsa_settings(raw.tsa, &pick, &origin)?;
+
     let log = LogSettings {
         format: match pick(env::LOG_FORMAT, "log.format", raw.log.format) {
             None => LogFormat::Text,
@@ -371,9 +392,79 @@ pub fn load_from(
         hsm,
         server,
         pki,
+        tsa,
         log,
         softhsm2_conf_env: env.get(env::SOFTHSM2_CONF).map(PathBuf::from),
         reexecuted: env.contains_key(env::REEXECUTED),
+    })
+}
+
+fn tsa_settings(
+    raw: raw::RawTsa,
+    pick: &Pick<'_>,
+    origin: &Origin<'_>,
+) -> Result<TsaSettings, ConfigError> {
+    let require_clock_sync = match pick(
+        env::TSA_REQUIRE_CLOCK_SYNC,
+        "tsa.require_clock_sync",
+        raw.require_clock_sync.map(|b| b.to_string()),
+    ) {
+        None => true,
+        Some((text, source)) => match text.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(
+                    source.invalid(&format!("`{other}` is not a boolean"), "use true or false")
+                );
+            }
+        },
+    };
+    let policy_oid = match pick(env::TSA_POLICY_OID, "tsa.policy_oid", raw.policy_oid) {
+        None => None,
+        Some((text, source)) => Some(text.trim().parse::<const_oid::ObjectIdentifier>().map_err(
+            |_| {
+                source.invalid(
+                    &format!("`{text}` is not an object identifier"),
+                    "use dotted decimal, e.g. 0.4.0.2023.1.1",
+                )
+            },
+        )?),
+    };
+    let accuracy = match pick(
+        env::TSA_ACCURACY_MS,
+        "tsa.accuracy_ms",
+        raw.accuracy_ms.map(|v| v.to_string()),
+    ) {
+        None => None,
+        Some((text, source)) => Some(Duration::from_millis(parse_in_range(
+            &text,
+            &source,
+            1..=1000,
+        )?)),
+    };
+    let unit = match raw.unit {
+        None => "tsu".to_owned(),
+        Some(unit) => {
+            let valid = !unit.is_empty()
+                && unit.len() <= 32
+                && unit
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(origin("tsa.unit").invalid(
+                    &format!("`{unit}` is not an entity name"),
+                    "use the name of a time-stamping unit of policies/hierarchy.toml, e.g. tsu",
+                ));
+            }
+            unit
+        }
+    };
+    Ok(TsaSettings {
+        require_clock_sync,
+        policy_oid,
+        accuracy,
+        unit,
     })
 }
 

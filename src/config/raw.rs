@@ -24,6 +24,21 @@ pub(super) struct RawConfig {
     pub database: RawDatabase,
     #[serde(default)]
     pub pki: RawPki,
+    #[serde(default)]
+    pub tsa: RawTsa,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTsa {
+    /// Refuse to time-stamp while the kernel clock is not synchronized (default true).
+    pub require_clock_sync: Option<bool>,
+    /// TSA policy OID; absent = the one in policies/tsa.toml.
+    pub policy_oid: Option<String>,
+    /// Declared accuracy in milliseconds (1..=1000); absent = policies/tsa.toml.
+    pub accuracy_ms: Option<i64>,
+    /// Name of the time-stamping unit in the hierarchy (its key and certificate); default "tsu".
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

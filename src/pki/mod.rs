@@ -9,6 +9,7 @@
 
 pub mod alg;
 pub mod der_util;
+pub mod der_write;
 pub mod error;
 pub mod name;
 pub mod oid;

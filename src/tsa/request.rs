@@ -8,13 +8,14 @@
 //!
 //! | problem                                                   | failInfo              |
 //! |-----------------------------------------------------------|-----------------------|
-//! | more than [`MAX_REQUEST_LEN`] bytes                        | `badDataFormat`       |
-//! | not DER, trailing bytes, explicit DEFAULT (`certReq FALSE`) | `badDataFormat`       |
+//! | more than [`MAX_REQUEST_LEN`] bytes                        | `badRequest`          |
+//! | not DER, trailing bytes, explicit DEFAULT (`certReq FALSE`) | `badRequest`          |
 //! | version other than 1                                       | `badRequest`          |
 //! | SHA-1, MD5, any hash not in the policy, odd parameters     | `badAlg`              |
 //! | imprint length not the hash's output length                | `badDataFormat`       |
 //! | `reqPolicy` present and not ours                           | `unacceptedPolicy`    |
 //! | any request extension, critical or not                     | `unacceptedExtension` |
+//! | HTTP body not labelled `application/timestamp-query`       | `badRequest`          |
 //!
 //! Extensions: RFC 3161 section 2.4.2 says a TSA must reject a request carrying an extension it
 //! does not recognise with `unacceptedExtension`. qtsp recognises none, so *every* extension is
@@ -137,6 +138,8 @@ pub struct CheckedRequest {
     pub hash_alg: ImprintAlgorithm,
     /// The imprint (`hashedMessage`), exactly `hash_alg.output_len()` bytes.
     pub imprint: Vec<u8>,
+    /// The request's `MessageImprint` as DER, to echo in `TSTInfo` byte for byte.
+    pub message_imprint_der: Vec<u8>,
     /// The nonce as the content octets of its DER INTEGER, to echo unchanged.
     pub nonce: Option<Vec<u8>>,
     /// Whether the TSA certificate must be included in the token.
@@ -203,6 +206,10 @@ pub enum RequestError {
         /// Whether it was marked critical.
         critical: bool,
     },
+
+    /// The HTTP body was not labelled `application/timestamp-query` (RFC 3161 section 3.4).
+    #[error("TSA111 the request's Content-Type must be application/timestamp-query")]
+    ContentType,
 }
 
 impl RequestError {
@@ -220,6 +227,7 @@ impl RequestError {
             Self::ImprintLength { .. } => "TSA108",
             Self::UnacceptedPolicy(_) => "TSA109",
             Self::UnacceptedExtension { .. } => "TSA110",
+            Self::ContentType => "TSA111",
         }
     }
 
@@ -227,11 +235,14 @@ impl RequestError {
     #[must_use]
     pub fn fail_info(&self) -> PkiFailureInfo {
         match self {
+            // What cannot be read as a TimeStampReq at all is a bad request; a readable
+            // request whose imprint has the wrong size is a bad data format.
             Self::TooLarge { .. }
             | Self::Malformed(_)
             | Self::NotCanonical
-            | Self::ImprintLength { .. } => PkiFailureInfo::BAD_DATA_FORMAT,
-            Self::BadVersion(_) => PkiFailureInfo::BAD_REQUEST,
+            | Self::BadVersion(_)
+            | Self::ContentType => PkiFailureInfo::BAD_REQUEST,
+            Self::ImprintLength { .. } => PkiFailureInfo::BAD_DATA_FORMAT,
             Self::WeakHash(_) | Self::UnacceptedHash(_) | Self::HashParameters(_) => {
                 PkiFailureInfo::BAD_ALG
             }
@@ -267,6 +278,12 @@ impl From<RequestError> for Refusal {
 }
 
 impl Refusal {
+    /// The refusal of a body that is not labelled `application/timestamp-query`.
+    #[must_use]
+    pub fn content_type() -> Self {
+        RequestError::ContentType.into()
+    }
+
     /// The stable code of the reason (`TSA101`...).
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -352,9 +369,14 @@ fn check(der: &[u8], policy: &TimeStampPolicy) -> Result<CheckedRequest, Request
         });
     }
 
+    let message_imprint_der = req
+        .message_imprint
+        .to_der()
+        .map_err(RequestError::Malformed)?;
     Ok(CheckedRequest {
         hash_alg,
         imprint: imprint.to_vec(),
+        message_imprint_der,
         nonce: req.nonce.as_ref().map(|n| n.as_bytes().to_vec()),
         cert_req: req.cert_req,
         requested_policy: req.req_policy,
@@ -489,7 +511,7 @@ mod tests {
         // An empty [0] is not even valid: SIZE (1..MAX).
         let mut req = request(oid::ID_SHA256, 32);
         req.extensions = Some(vec![]);
-        assert_eq!(refusal(&req).fail_info, PkiFailureInfo::BAD_DATA_FORMAT);
+        assert_eq!(refusal(&req).fail_info, PkiFailureInfo::BAD_REQUEST);
     }
 
     #[test]
@@ -504,7 +526,7 @@ mod tests {
         let r = check_request(&explicit, &TimeStampPolicy::default()).unwrap_err();
         assert_eq!(
             (r.code(), r.fail_info),
-            ("TSA103", PkiFailureInfo::BAD_DATA_FORMAT)
+            ("TSA103", PkiFailureInfo::BAD_REQUEST)
         );
 
         let mut trailing = der.clone();
@@ -512,19 +534,19 @@ mod tests {
         let r = check_request(&trailing, &TimeStampPolicy::default()).unwrap_err();
         assert_eq!(
             (r.code(), r.fail_info),
-            ("TSA102", PkiFailureInfo::BAD_DATA_FORMAT)
+            ("TSA102", PkiFailureInfo::BAD_REQUEST)
         );
 
         let big = vec![0x30; MAX_REQUEST_LEN + 1];
         let r = check_request(&big, &TimeStampPolicy::default()).unwrap_err();
         assert_eq!(
             (r.code(), r.fail_info),
-            ("TSA101", PkiFailureInfo::BAD_DATA_FORMAT)
+            ("TSA101", PkiFailureInfo::BAD_REQUEST)
         );
 
         for garbage in [&[][..], &[0x30], &[0x30, 0x80], &[0xff; 16]] {
             let r = check_request(garbage, &TimeStampPolicy::default()).unwrap_err();
-            assert_eq!(r.fail_info, PkiFailureInfo::BAD_DATA_FORMAT);
+            assert_eq!(r.fail_info, PkiFailureInfo::BAD_REQUEST);
         }
     }
 
@@ -564,6 +586,7 @@ mod tests {
                 oid: oid::QCP_N,
                 critical: true,
             },
+            RequestError::ContentType,
         ];
         for e in errors {
             assert!(e.to_string().starts_with(e.code()), "{e}");

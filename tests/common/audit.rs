@@ -110,6 +110,7 @@ pub fn sample_event(i: u64) -> AuditEvent {
             count: 100,
             from: datetime!(2026-11-23 09:00:00.000001 UTC),
             to: datetime!(2026-11-23 09:00:00.999999 UTC),
+            records_sha256: Sha256::digest(i.to_le_bytes()).into(),
         },
         4 => AuditEvent::KeyGenerated {
             key_label: format!("tsu-{i}"),
@@ -125,7 +126,7 @@ pub fn sample_event(i: u64) -> AuditEvent {
         },
         6 => AuditEvent::ClockResynchronized {
             source: "nts.example".into(),
-            offset_us: -(i as i64),
+            detail: format!("maxerror {i} us"),
         },
         _ => AuditEvent::AdminAction {
             action: "hsm_check".into(),

@@ -1,0 +1,152 @@
+//! Group commit of time-stamp records.
+//!
+//! Every token is durable in the database before its response leaves (the handler awaits
+//! [`Recorder::record`]). One background task takes whatever records are waiting, writes them in
+//! one transaction and appends one `timestamp_batch` event to the audit journal, then releases
+//! all their waiters: under load a batch grows to what arrived during the previous commit, so
+//! the cost of a commit (an fsync on SQLite) is shared instead of capping throughput.
+
+use sha2::{Digest as _, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::{AuditEvent, Journal};
+use crate::storage::{Storage, TimestampRecord};
+
+/// Records waiting to be written, at most (senders wait when it is full).
+const QUEUE_DEPTH: usize = 16 * 1024;
+/// Records per batch, at most.
+pub const MAX_BATCH: usize = 4096;
+
+/// A record could not be made durable. The token must not be released.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The database refused or failed the batch.
+    #[error("TSA302 cannot record time-stamp batch: {0}")]
+    Storage(String),
+    /// The batch was written but its audit event was not.
+    #[error("TSA303 cannot journal time-stamp batch: {0}")]
+    Journal(String),
+    /// The recorder has stopped (the service is shutting down).
+    #[error("TSA304 the time-stamp recorder has stopped")]
+    Stopped,
+}
+
+struct Pending {
+    record: TimestampRecord,
+    done: oneshot::Sender<Result<(), RecordError>>,
+}
+
+/// Hands records to the group-commit task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("serial", &self.record.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Starts the group-commit task. It ends when every [`Recorder`] clone is dropped, after
+    /// writing what is queued.
+    pub fn spawn(
+        storage: Storage,
+        journal: Journal,
+        actor: String,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let task = tokio::spawn(run(rx, storage, journal, actor));
+        (Self { tx }, task)
+    }
+
+    /// Queues `record` and waits until it is committed with its batch.
+    pub async fn record(&self, record: TimestampRecord) -> Result<(), RecordError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Pending { record, done })
+            .await
+            .map_err(|_| RecordError::Stopped)?;
+        wait.await.map_err(|_| RecordError::Stopped)?
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Pending>, storage: Storage, journal: Journal, actor: String) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    let mut records: Vec<TimestampRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        for pending in batch.drain(..) {
+            records.push(pending.record);
+            waiters.push(pending.done);
+        }
+        let outcome = commit(&storage, &journal, &actor, &records).await;
+        if let Err(error) = &outcome {
+            tracing::error!(%error, count = records.len(), "time-stamp batch failed");
+        }
+        for done in waiters.drain(..) {
+            // A waiter that went away (client disconnected) does not matter: its record is
+            // written or not with the others.
+            let _ = done.send(outcome.clone());
+        }
+        records.clear();
+    }
+}
+
+async fn commit(
+    storage: &Storage,
+    journal: &Journal,
+    actor: &str,
+    records: &[TimestampRecord],
+) -> Result<(), RecordError> {
+    let (Some(first), Some(from), Some(to)) = (
+        records.first(),
+        records.iter().map(|r| r.gen_time).min(),
+        records.iter().map(|r| r.gen_time).max(),
+    ) else {
+        return Ok(());
+    };
+    storage
+        .insert_timestamp_records(records)
+        .await
+        .map_err(|e| RecordError::Storage(e.to_string()))?;
+    let event = AuditEvent::TimestampBatch {
+        first_serial: first.serial.clone(),
+        count: records.len() as u64,
+        from,
+        to,
+        records_sha256: batch_digest(records),
+    };
+    journal
+        .append(&event, actor)
+        .await
+        .map_err(|e| RecordError::Journal(e.to_string()))?;
+    Ok(())
+}
+
+/// SHA-256 over one line per record, in batch order:
+/// `<serial hex> <genTime, unix microseconds> <policy OID> <hash OID> <imprint hex>\n`.
+/// An auditor recomputes it from the `timestamps` table to tie each batch to its rows.
+#[must_use]
+pub fn batch_digest(records: &[TimestampRecord]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for r in records {
+        let micros = r.gen_time.unix_timestamp_nanos() / 1000;
+        hasher.update(
+            format!(
+                "{} {} {} {} {}\n",
+                r.serial.to_hex(),
+                micros,
+                r.policy_oid,
+                r.hash_alg_oid,
+                hex::encode(&r.message_imprint)
+            )
+            .as_bytes(),
+        );
+    }
+    hasher.finalize().into()
+}
