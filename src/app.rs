@@ -208,6 +208,16 @@ impl App {
                     .join(format!("{unit}.crt")),
             })?
             .to_vec();
+        self.start_tsa_with(journal, key, certificate).await
+    }
+
+    /// Starts the time-stamping authority with a given TSU key and certificate (DER).
+    pub async fn start_tsa_with(
+        &self,
+        journal: &crate::audit::Journal,
+        key: qtsp_hsm::KeyRef,
+        certificate: Vec<u8>,
+    ) -> Result<(crate::tsa::TimeStampAuthority, crate::tsa::TsaTasks), AppError> {
         let setup = crate::tsa::TsaSetup {
             hsm: self.hsm.clone(),
             key,
@@ -301,6 +311,9 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         api = ?api,
         "qtsp serving"
     );
+    // Installed before the listeners are announced: from then on SIGTERM stops gracefully instead
+    // of killing the process (a supervisor may stop it as soon as it reads these lines).
+    let termination = server::termination_signal();
     if let (Some(public), Some(api)) = (public, api) {
         eprintln!("qtsp: public listener http://{public}  (health: http://{public}/health/ready)");
         eprintln!("qtsp: API listener    https://{api}  (health: https://{api}/health/ready)");
@@ -308,7 +321,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let shutdown = Shutdown::default();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        server::termination_signal().await;
+        termination.await;
         tracing::info!("termination signal received; shutting down");
         trigger.trigger();
     });
@@ -328,7 +341,16 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     {
         tracing::error!("the time-stamp recorder did not stop in time");
     }
-    tsa_tasks.clock_monitor.abort();
+    // The clock guard went with the TSA: the monitor journals the episode boundaries still queued
+    // (one seen just before the stop included), then ends.
+    let mut clock_monitor = tsa_tasks.clock_monitor;
+    if tokio::time::timeout(TSA_DRAIN, &mut clock_monitor)
+        .await
+        .is_err()
+    {
+        tracing::error!("the clock monitor did not stop in time");
+        clock_monitor.abort();
+    }
     // The last records of this run: the stop, then a checkpoint over it (the checkpointer makes one
     // when it sees the shutdown; it is awaited so that it lands before the pool closes).
     if let Err(error) = journal.record_service_stopped().await {

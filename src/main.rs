@@ -67,6 +67,8 @@ enum BenchCommand {
     Hsm(bench::HsmBenchArgs),
     /// Qualified certificate issuance rate beside the raw HSM P-384 sign rate.
     Issue(bench::IssueBenchArgs),
+    /// RFC 3161 tokens per second through the server, beside the raw HSM rate of the TSU key.
+    Tsa(bench::TsaBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +121,9 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Issue(args),
             } => bench::issue(&config, &args).await,
+            Command::Bench {
+                command: BenchCommand::Tsa(args),
+            } => bench::tsa(&config, &args).await,
         }
     });
     match result {

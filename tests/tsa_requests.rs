@@ -104,15 +104,15 @@ fn printed(file: &Path) -> Printed {
     }
 }
 
-/// The hex of a DER INTEGER's content octets as openssl prints the number: no leading zeros.
+/// The hex of a DER INTEGER's content octets as openssl prints the number (`BN_bn2hex`): no
+/// leading zero octets, but two digits for every octet, so `0x08BC...`, not `0x8BC...`.
 fn number_hex(content: &[u8]) -> String {
-    let hex = hex::encode(content);
-    let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".into()
-    } else {
-        trimmed.into()
-    }
+    let start = content
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(content.len());
+    let hex = hex::encode(&content[start..]);
+    if hex.is_empty() { "0".into() } else { hex }
 }
 
 #[test]

@@ -197,6 +197,10 @@ pub enum HsmError {
     /// A caller-supplied argument is out of range.
     #[error("HSM023 invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A batch of signatures failed as a whole; every request of the batch gets this error.
+    #[error("HSM024 a batch of signatures failed: {0}")]
+    BatchFailed(std::sync::Arc<HsmError>),
 }
 
 impl HsmError {
@@ -227,6 +231,7 @@ impl HsmError {
             Self::BadWrappedKey(_) => "HSM021",
             Self::LoginDisabled { .. } => "HSM022",
             Self::InvalidArgument(_) => "HSM023",
+            Self::BatchFailed(_) => "HSM024",
         }
     }
 
@@ -241,6 +246,7 @@ impl HsmError {
                 _ => None,
             },
             Self::Login { rv, .. } | Self::LoginDisabled { rv } => Some(*rv),
+            Self::BatchFailed(inner) => inner.rv(),
             _ => None,
         }
     }

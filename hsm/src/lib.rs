@@ -13,6 +13,7 @@
 //!
 //! See `hsm/README.md` for configuration and the SoftHSM2 facts this crate relies on.
 
+mod batch;
 mod config;
 mod error;
 mod keys;
@@ -27,6 +28,7 @@ pub mod softhsm;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use batch::BatchSigner;
 pub use config::{DEFAULT_QUEUE_DEPTH, DEFAULT_SESSIONS, HsmConfig, Pin, TokenSelector};
 pub use error::{HsmError, Result, rv_name};
 pub use keys::{EcCurve, GeneratedKey, KeyId, KeyRef, KeySpec, PrivateKeyAttributes};

@@ -110,7 +110,7 @@ impl ClockGuard {
 }
 
 /// Logs and journals each episode boundary, and checks the clock every second. Ends when the
-/// guard is dropped.
+/// guard is dropped, after journaling the boundaries still queued.
 pub fn spawn_monitor(
     guard: &Arc<ClockGuard>,
     mut events: mpsc::UnboundedReceiver<ClockEvent>,
@@ -152,11 +152,10 @@ pub fn spawn_monitor(
                     }
                 }
                 _ = tick.tick() => {
-                    match weak.upgrade() {
-                        Some(guard) => {
-                            let _ = guard.check();
-                        }
-                        None => break,
+                    // Without the guard its sender is gone too: `recv` hands over what is still
+                    // queued, then ends the loop. Breaking here would drop those episodes.
+                    if let Some(guard) = weak.upgrade() {
+                        let _ = guard.check();
                     }
                 }
             }

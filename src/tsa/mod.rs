@@ -21,7 +21,7 @@ pub mod token;
 
 use std::sync::Arc;
 
-use qtsp_hsm::{DigestAlg, Hsm, HsmError, KeyRef, SignMechanism};
+use qtsp_hsm::{BatchSigner, DigestAlg, Hsm, HsmError, KeyRef, SignMechanism};
 use time::OffsetDateTime;
 
 use crate::audit::Journal;
@@ -170,7 +170,8 @@ pub struct TsaTasks {
     /// The group-commit task: ends after the last [`TimeStampAuthority`] clone is dropped and
     /// the queue is written.
     pub recorder: tokio::task::JoinHandle<()>,
-    /// The clock monitor: ends with the guard.
+    /// The clock monitor: ends with the guard, after journaling what is queued; await it (do not
+    /// abort it) so that an episode boundary seen just before the end is not lost.
     pub clock_monitor: tokio::task::JoinHandle<()>,
 }
 
@@ -185,15 +186,16 @@ struct Inner {
     template: TokenTemplate,
     request_policy: TimeStampPolicy,
     policy_oid: String,
-    hsm: Hsm,
-    key: KeyRef,
-    mechanism: SignMechanism,
+    signer: BatchSigner,
     clock: SharedClock,
     guard: Arc<ClockGuard>,
     serials: serial::SerialGenerator,
     recorder: Recorder,
     node_id: String,
 }
+
+/// Signatures per HSM pool job, at most, when requests pile up (see [`BatchSigner`]).
+const SIGNATURES_PER_JOB: usize = 32;
 
 /// The HSM mechanism for a certificate signature algorithm (the hash is done in software).
 fn mechanism_for(alg: SignatureAlgorithm) -> SignMechanism {
@@ -250,9 +252,9 @@ impl TimeStampAuthority {
             request_policy: setup.policy.request_policy(),
             policy_oid: setup.policy.policy.to_string(),
             template,
-            hsm: setup.hsm,
-            key: setup.key,
-            mechanism,
+            signer: setup
+                .hsm
+                .batch_signer(setup.key, mechanism, SIGNATURES_PER_JOB),
             clock: setup.clock,
             guard,
             serials: serial::SerialGenerator::new(prefix),
@@ -302,11 +304,7 @@ impl TimeStampAuthority {
             nonce: request.nonce.as_deref(),
         });
         let signed = inner.template.signed_attributes(&tst_info);
-        let signature = match inner
-            .hsm
-            .sign_digest(&inner.key, inner.mechanism, signed.digest())
-            .await
-        {
+        let signature = match inner.signer.sign(signed.digest()).await {
             Ok(signature) => signature,
             Err(error) => {
                 tracing::error!(%error, "time-stamping unit could not sign");

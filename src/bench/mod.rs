@@ -1,6 +1,11 @@
 //! `qtsp bench ...`: benchmark drivers. They print tables for docs/BENCHMARKS.md; nothing here asserts
 //! a speed (tests never time anything).
 
+pub mod load;
+mod tsa;
+
+pub use tsa::{TsaBenchArgs, tsa};
+
 use crate::app::{self, AppError};
 use crate::config::Config;
 use qtsp_hsm::bench::{BenchResult, default_mechanism, plain_loop, pool_loop, temporary_key};

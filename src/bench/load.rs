@@ -1,0 +1,950 @@
+//! HTTP load generator for the service benchmarks (`qtsp bench tsa`, later `qtsp bench ocsp`).
+//!
+//! The client sits directly on hyper's HTTP/1 connection API: one task per connection, no pool, no
+//! redirects, no per-request allocation beyond the request itself. A general-purpose client
+//! (reqwest) spends enough time per request to become the bottleneck we would then measure.
+//!
+//! What to send and what counts as a good answer comes from a [`RequestFactory`]; how to send it
+//! (keep-alive closed loop, a new connection per request, or a fixed open-loop rate) from
+//! [`LoadMode`]. Latency samples are kept per connection and merged at the end, so the hot path
+//! shares nothing but one atomic counter.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+
+/// Pause after a failed connect, so that a dead server yields a bounded count of transport errors
+/// instead of a busy loop that would also starve the other connections of CPU.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Latency samples preallocated per connection in the closed-loop modes (they grow if needed).
+const CLOSED_LOOP_SAMPLES: usize = 4096;
+
+/// Upper bound of the samples preallocated per connection from a fixed rate.
+const MAX_PREALLOCATED_SAMPLES: usize = 1 << 22;
+
+/// One request as the factory describes it; the generator adds `Host` (and `Connection: close`
+/// when the mode asks for it). `Content-Length` follows from the body.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoadRequest {
+    pub method: Method,
+    /// Origin-form target, starting with `/` (`/tsa`, `/ocsp/MEow...`).
+    pub path_and_query: String,
+    pub content_type: Option<&'static str>,
+    pub body: Bytes,
+}
+
+impl LoadRequest {
+    /// A GET without a body.
+    #[must_use]
+    pub fn get(path_and_query: impl Into<String>) -> Self {
+        Self {
+            method: Method::GET,
+            path_and_query: path_and_query.into(),
+            content_type: None,
+            body: Bytes::new(),
+        }
+    }
+
+    /// A POST of `body` with the given media type.
+    #[must_use]
+    pub fn post(
+        path_and_query: impl Into<String>,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            method: Method::POST,
+            path_and_query: path_and_query.into(),
+            content_type: Some(content_type),
+            body: body.into(),
+        }
+    }
+}
+
+/// What a benchmark sends and how it judges the answers. Called from every connection at once,
+/// hence `Send + Sync`; keep both methods cheap, their time is part of the client's cost.
+pub trait RequestFactory: Send + Sync + 'static {
+    /// The request numbered `seq`: 0, 1, 2, ... across all connections, warmup included, so a
+    /// factory can vary nonces or serial numbers without a lock.
+    fn request(&self, seq: u64) -> LoadRequest;
+
+    /// Whether a 2xx reply is a success (for example, a time-stamp response that parses and
+    /// grants). Replies with any other status are failures without asking.
+    fn check(&self, status: u16, body: &[u8]) -> bool;
+}
+
+/// How requests are put on the wire.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum LoadMode {
+    /// Each connection sends its next request as soon as the previous reply has arrived, over
+    /// one keep-alive connection: the server's throughput at `connections` requests in flight.
+    ClosedLoop,
+    /// Closed loop, but every request opens a new TCP connection and says `Connection: close`, as
+    /// openssl's OCSP client and many relying parties do. Latency includes the TCP connect.
+    NewConnectionPerRequest,
+    /// Open loop: request `i` is due at `start + i / per_second` and goes out on whichever
+    /// connection is free first. Latency is measured from the due time, not from the moment a
+    /// connection got to it, so a stalled server shows in the percentiles instead of merely
+    /// slowing the client down (no coordinated omission).
+    FixedRate { per_second: f64 },
+}
+
+impl fmt::Display for LoadMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClosedLoop => f.write_str("closed loop, keep-alive"),
+            Self::NewConnectionPerRequest => f.write_str("closed loop, new connection per request"),
+            Self::FixedRate { per_second } => write!(f, "fixed rate {per_second}/s"),
+        }
+    }
+}
+
+/// Where and how hard to send. Start from [`LoadConfig::new`] and set the fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoadConfig {
+    pub addr: SocketAddr,
+    /// Value of the `Host` header (the server may route on it).
+    pub host: String,
+    /// Concurrent connections (requests in flight at most).
+    pub connections: usize,
+    /// Measurement window, after the warmup.
+    pub duration: Duration,
+    /// Load before the window whose requests are not counted: lets connections, caches, HSM
+    /// sessions and the CPU frequency settle.
+    pub warmup: Duration,
+    pub mode: LoadMode,
+    /// A request without a complete reply after this long is a transport error and its
+    /// connection is replaced. It also bounds how long [`run`] waits past the window.
+    pub request_timeout: Duration,
+}
+
+impl LoadConfig {
+    /// One connection, 1 s warmup, 5 s window, 10 s request timeout, `Host` from `addr`.
+    #[must_use]
+    pub fn new(addr: SocketAddr, mode: LoadMode) -> Self {
+        Self {
+            addr,
+            host: addr.to_string(),
+            connections: 1,
+            duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+            mode,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Outcome of a [`run`]: counts of the requests started inside the measurement window.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct LoadReport {
+    /// 2xx replies that the factory's `check` accepted.
+    pub requests_ok: u64,
+    /// Replies that were not 2xx or that `check` rejected.
+    pub failed: u64,
+    /// Requests without a reply: connect refused, connection reset, timeout.
+    pub transport_errors: u64,
+    /// [`LoadMode::FixedRate`] only: requests due inside the window that no connection was free to
+    /// send before it closed. Non-zero means the server (or the number of connections) could not
+    /// keep up, and the latencies of the requests that were sent are already too optimistic.
+    pub unsent: u64,
+    /// The measurement window (warmup excluded).
+    pub elapsed: Duration,
+    /// `requests_ok` per second of `elapsed`.
+    pub rate_per_second: f64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    /// Latencies of the successful requests in microseconds, sorted. Failures are left out so that
+    /// fast error replies cannot flatter the figures; they are counted apart.
+    samples: Vec<u32>,
+}
+
+impl fmt::Debug for LoadReport {
+    // Not derived: the samples can run into millions.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadReport")
+            .field("requests_ok", &self.requests_ok)
+            .field("failed", &self.failed)
+            .field("transport_errors", &self.transport_errors)
+            .field("unsent", &self.unsent)
+            .field("elapsed", &self.elapsed)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("p50", &self.p50)
+            .field("p90", &self.p90)
+            .field("p99", &self.p99)
+            .field("max", &self.max)
+            .field("samples", &self.samples.len())
+            .finish()
+    }
+}
+
+impl LoadReport {
+    fn new(stats: WorkerStats, elapsed: Duration) -> Self {
+        let WorkerStats {
+            ok,
+            failed,
+            transport_errors,
+            unsent,
+            mut samples,
+        } = stats;
+        samples.sort_unstable();
+        let secs = elapsed.as_secs_f64();
+        let mut report = Self {
+            requests_ok: ok,
+            failed,
+            transport_errors,
+            unsent,
+            elapsed,
+            rate_per_second: if secs > 0.0 { ok as f64 / secs } else { 0.0 },
+            p50: Duration::ZERO,
+            p90: Duration::ZERO,
+            p99: Duration::ZERO,
+            max: Duration::ZERO,
+            samples,
+        };
+        report.p50 = report.latency_at(0.50);
+        report.p90 = report.latency_at(0.90);
+        report.p99 = report.latency_at(0.99);
+        report.max = report.latency_at(1.0);
+        report
+    }
+
+    /// Latency at quantile `q` (0.0..=1.0, clamped) of the successful requests, nearest rank;
+    /// zero when none succeeded. Resolution is one microsecond.
+    #[must_use]
+    pub fn latency_at(&self, q: f64) -> Duration {
+        let n = self.samples.len();
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        let rank = (q * n as f64).ceil() as usize;
+        let index = rank.saturating_sub(1).min(n - 1);
+        self.samples
+            .get(index)
+            .map_or(Duration::ZERO, |&us| Duration::from_micros(u64::from(us)))
+    }
+
+    /// Number of latency samples (equals `requests_ok`).
+    #[must_use]
+    pub fn samples(&self) -> usize {
+        self.samples.len()
+    }
+}
+
+/// Why a load run could not take place. Messages start with a stable code (`BENCH0xx`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("BENCH001 invalid load configuration: {problem}")]
+    InvalidConfig { problem: String },
+    #[error(
+        "BENCH002 cannot connect to {addr}: {source}; is the server running and listening there?"
+    )]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("BENCH003 {addr} accepted the connection but the HTTP/1 handshake failed: {source}")]
+    Handshake {
+        addr: SocketAddr,
+        #[source]
+        source: hyper::Error,
+    },
+    #[error("BENCH004 request {seq} from the benchmark cannot be sent: {problem}")]
+    InvalidRequest { seq: u64, problem: String },
+    #[error("BENCH005 a load connection task stopped unexpectedly: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+/// Sends load as `config` says and reports what came back from inside the measurement window.
+///
+/// All connections are opened first (for [`LoadMode::NewConnectionPerRequest`], one probe
+/// connection), so an unreachable server is an error rather than a report full of transport
+/// errors. After that, failures are counted and connections replaced; nothing aborts the run
+/// except a request the factory built wrongly. Returns at most `request_timeout` after the window.
+pub async fn run(
+    config: &LoadConfig,
+    factory: Arc<dyn RequestFactory>,
+) -> Result<LoadReport, LoadError> {
+    validate(config)?;
+    let host = HeaderValue::from_str(&config.host).map_err(|_| LoadError::InvalidConfig {
+        problem: format!("`{}` is not a valid Host header value", config.host),
+    })?;
+
+    let preopened = match config.mode {
+        LoadMode::NewConnectionPerRequest => 1,
+        _ => config.connections,
+    };
+    let mut opening = JoinSet::new();
+    for _ in 0..preopened {
+        let (addr, limit) = (config.addr, config.request_timeout);
+        opening.spawn(async move {
+            match tokio::time::timeout(limit, open(addr)).await {
+                Ok(result) => result,
+                Err(_) => Err(OpenError::Io(std::io::ErrorKind::TimedOut.into())),
+            }
+        });
+    }
+    let mut links = Vec::with_capacity(preopened);
+    while let Some(joined) = opening.join_next().await {
+        match joined? {
+            Ok(link) => links.push(link),
+            Err(OpenError::Io(source)) => {
+                return Err(LoadError::Connect {
+                    addr: config.addr,
+                    source,
+                });
+            }
+            Err(OpenError::Http(source)) => {
+                return Err(LoadError::Handshake {
+                    addr: config.addr,
+                    source,
+                });
+            }
+        }
+    }
+    if matches!(config.mode, LoadMode::NewConnectionPerRequest) {
+        links.clear();
+    }
+
+    let start = Instant::now();
+    let too_long = || LoadError::InvalidConfig {
+        problem: "warmup plus duration is too long".to_owned(),
+    };
+    let measure_from = start.checked_add(config.warmup).ok_or_else(too_long)?;
+    let deadline = measure_from
+        .checked_add(config.duration)
+        .ok_or_else(too_long)?;
+    let sample_capacity = match config.mode {
+        LoadMode::FixedRate { per_second } => {
+            let expected = per_second * config.duration.as_secs_f64() / config.connections as f64;
+            ((expected * 1.25) as usize + 64).min(MAX_PREALLOCATED_SAMPLES)
+        }
+        _ => CLOSED_LOOP_SAMPLES,
+    };
+    let plan = Arc::new(Plan {
+        addr: config.addr,
+        host,
+        mode: config.mode,
+        start,
+        measure_from,
+        deadline,
+        request_timeout: config.request_timeout,
+        next_seq: AtomicU64::new(0),
+        factory,
+        sample_capacity,
+    });
+
+    let mut workers = JoinSet::new();
+    let mut links = links.into_iter();
+    for _ in 0..config.connections {
+        let link = links.next();
+        workers.spawn(worker(Arc::clone(&plan), link));
+    }
+    let mut total = WorkerStats::with_capacity(0);
+    while let Some(joined) = workers.join_next().await {
+        // An early return drops the JoinSet, which aborts the remaining workers.
+        total.merge(joined??);
+    }
+    Ok(LoadReport::new(total, config.duration))
+}
+
+fn validate(config: &LoadConfig) -> Result<(), LoadError> {
+    let invalid = |problem: &str| {
+        Err(LoadError::InvalidConfig {
+            problem: problem.to_owned(),
+        })
+    };
+    if config.connections == 0 {
+        return invalid("connections must be at least 1");
+    }
+    if config.duration.is_zero() {
+        return invalid("duration must be longer than zero");
+    }
+    if config.request_timeout.is_zero() {
+        return invalid("request_timeout must be longer than zero");
+    }
+    if let LoadMode::FixedRate { per_second } = config.mode
+        && !(per_second.is_finite() && per_second > 0.0)
+    {
+        return invalid("FixedRate per_second must be a positive number");
+    }
+    Ok(())
+}
+
+/// What all connections of one run share.
+struct Plan {
+    addr: SocketAddr,
+    host: HeaderValue,
+    mode: LoadMode,
+    start: Instant,
+    measure_from: Instant,
+    deadline: Instant,
+    request_timeout: Duration,
+    /// Next request number; in [`LoadMode::FixedRate`] also the next slot of the schedule.
+    next_seq: AtomicU64,
+    factory: Arc<dyn RequestFactory>,
+    sample_capacity: usize,
+}
+
+impl Plan {
+    /// Due time of request `seq` at a fixed rate; `None` if beyond any representable time.
+    fn due(&self, seq: u64, per_second: f64) -> Option<Instant> {
+        let offset = Duration::try_from_secs_f64(seq as f64 / per_second).ok()?;
+        self.start.checked_add(offset)
+    }
+
+    fn build(&self, seq: u64) -> Result<Request<Full<Bytes>>, LoadError> {
+        let spec = self.factory.request(seq);
+        if !spec.path_and_query.starts_with('/') {
+            return Err(LoadError::InvalidRequest {
+                seq,
+                problem: format!(
+                    "the target `{}` must start with `/` (origin form)",
+                    spec.path_and_query
+                ),
+            });
+        }
+        let mut builder = Request::builder()
+            .method(spec.method)
+            .uri(spec.path_and_query)
+            .header(HOST, self.host.clone());
+        if let Some(content_type) = spec.content_type {
+            builder = builder.header(CONTENT_TYPE, content_type);
+        }
+        if matches!(self.mode, LoadMode::NewConnectionPerRequest) {
+            builder = builder.header(CONNECTION, HeaderValue::from_static("close"));
+        }
+        builder
+            .body(Full::new(spec.body))
+            .map_err(|e| LoadError::InvalidRequest {
+                seq,
+                problem: e.to_string(),
+            })
+    }
+}
+
+/// Counts and latency samples of one connection (or, merged, of the run).
+struct WorkerStats {
+    ok: u64,
+    failed: u64,
+    transport_errors: u64,
+    unsent: u64,
+    samples: Vec<u32>,
+}
+
+impl WorkerStats {
+    fn with_capacity(samples: usize) -> Self {
+        Self {
+            ok: 0,
+            failed: 0,
+            transport_errors: 0,
+            unsent: 0,
+            samples: Vec::with_capacity(samples),
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.transport_errors += other.transport_errors;
+        self.unsent += other.unsent;
+        self.samples.extend_from_slice(&other.samples);
+    }
+
+    fn record(&mut self, outcome: Outcome, latency: Duration) {
+        match outcome {
+            Outcome::Ok => {
+                self.ok += 1;
+                self.samples
+                    .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+            }
+            Outcome::Failed => self.failed += 1,
+            Outcome::Transport | Outcome::ConnectFailed => self.transport_errors += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Failed,
+    Transport,
+    ConnectFailed,
+}
+
+type Conn = Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+/// One HTTP/1 connection: the handle that sends, and the future that does the I/O. The future is
+/// polled by the same task that sends, so a request does not hop between threads.
+struct Link {
+    sender: SendRequest<Full<Bytes>>,
+    conn: Pin<Box<Conn>>,
+}
+
+enum OpenError {
+    Io(std::io::Error),
+    Http(hyper::Error),
+}
+
+async fn open(addr: SocketAddr) -> Result<Link, OpenError> {
+    let stream = TcpStream::connect(addr).await.map_err(OpenError::Io)?;
+    // Requests are small and written at once; Nagle would hold them back for the previous ACK.
+    stream.set_nodelay(true).map_err(OpenError::Io)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(OpenError::Http)?;
+    Ok(Link {
+        sender,
+        conn: Box::pin(conn),
+    })
+}
+
+/// Result of [`drive`]: the future's output if it finished, and whether the connection ended
+/// (after which it must not be polled again, and the link is dropped).
+struct Driven<T> {
+    out: Option<T>,
+    conn_ended: bool,
+}
+
+/// Polls `fut` together with the connection that carries it until `fut` finishes or the
+/// connection ends. In the latter case whatever the connection delivered is already buffered, so
+/// one more poll of `fut` tells whether it completed.
+async fn drive<F: Future>(mut conn: Pin<&mut Conn>, fut: F) -> Driven<F::Output> {
+    let mut fut = pin!(fut);
+    tokio::select! {
+        biased;
+        out = &mut fut => return Driven { out: Some(out), conn_ended: false },
+        _ = &mut conn => {}
+    }
+    let out = match poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    };
+    Driven {
+        out,
+        conn_ended: true,
+    }
+}
+
+/// One request on `link`, opening a connection if there is none. A kept-alive connection that the
+/// server closed while idle is replaced once without counting an error: that is ordinary
+/// keep-alive behaviour, not a failed request.
+async fn attempt(
+    plan: &Plan,
+    link: &mut Option<Link>,
+    request: Request<Full<Bytes>>,
+    close_after: bool,
+) -> Outcome {
+    let mut fresh = false;
+    loop {
+        if link.is_none() {
+            match open(plan.addr).await {
+                Ok(opened) => *link = Some(opened),
+                Err(_) => return Outcome::ConnectFailed,
+            }
+            fresh = true;
+        }
+        let Some(Link { sender, conn }) = link.as_mut() else {
+            return Outcome::ConnectFailed;
+        };
+        let ready = drive(conn.as_mut(), sender.ready()).await;
+        if !ready.conn_ended && matches!(ready.out, Some(Ok(()))) {
+            break;
+        }
+        *link = None;
+        if fresh {
+            return Outcome::Transport;
+        }
+    }
+    let Some(Link { sender, conn }) = link.as_mut() else {
+        return Outcome::Transport;
+    };
+    let exchange = async {
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok::<_, hyper::Error>((status, body))
+    };
+    let driven = drive(conn.as_mut(), exchange).await;
+    if driven.conn_ended || close_after {
+        *link = None;
+    }
+    match driven.out {
+        Some(Ok((status, body))) => {
+            if status.is_success() && plan.factory.check(status.as_u16(), &body) {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            }
+        }
+        _ => Outcome::Transport,
+    }
+}
+
+/// Waits until `when` while keeping an idle connection polled, so that a close by the server is
+/// noticed and the connection replaced now rather than inside the next request's latency.
+async fn idle_until(plan: &Plan, link: &mut Option<Link>, when: Instant) {
+    if let Some(current) = link.as_mut() {
+        let ended = tokio::select! {
+            () = sleep_until(when) => false,
+            _ = current.conn.as_mut() => true,
+        };
+        if !ended {
+            return;
+        }
+        *link = timeout_at(when, open(plan.addr))
+            .await
+            .ok()
+            .and_then(Result::ok);
+    }
+    sleep_until(when).await;
+}
+
+/// One connection's loop: takes request numbers until the window closes, sends them and records
+/// the outcomes of those that started inside the window.
+async fn worker(plan: Arc<Plan>, mut link: Option<Link>) -> Result<WorkerStats, LoadError> {
+    let mut stats = WorkerStats::with_capacity(plan.sample_capacity);
+    let close_after = matches!(plan.mode, LoadMode::NewConnectionPerRequest);
+    loop {
+        let seq = plan.next_seq.fetch_add(1, Ordering::Relaxed);
+        let due = match plan.mode {
+            LoadMode::FixedRate { per_second } => {
+                let Some(due) = plan.due(seq, per_second).filter(|due| *due < plan.deadline) else {
+                    break;
+                };
+                if Instant::now() >= plan.deadline {
+                    // Due inside the run but the window closed before a connection was free.
+                    if due >= plan.measure_from {
+                        stats.unsent += 1;
+                    }
+                    continue;
+                }
+                idle_until(&plan, &mut link, due).await;
+                Some(due)
+            }
+            _ => {
+                if Instant::now() >= plan.deadline {
+                    break;
+                }
+                None
+            }
+        };
+        // Built before the clock starts in the closed-loop modes: the factory's work is the
+        // client's cost, not the server's.
+        let request = plan.build(seq)?;
+        let started = due.unwrap_or_else(Instant::now);
+        let outcome = match timeout_at(
+            Instant::now() + plan.request_timeout,
+            attempt(&plan, &mut link, request, close_after),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // The connection may still carry the unanswered request: replace it.
+                link = None;
+                Outcome::Transport
+            }
+        };
+        if started >= plan.measure_from && started < plan.deadline {
+            stats.record(outcome, started.elapsed());
+        }
+        if outcome == Outcome::ConnectFailed {
+            sleep(RECONNECT_BACKOFF).await;
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::routing::{get, post};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        "slow"
+    }
+
+    /// An in-process server: POST /echo returns the body, GET /hello a greeting, GET /close a
+    /// greeting with `Connection: close`, GET /slow answers after 50 ms.
+    async fn server() -> SocketAddr {
+        let app = Router::new()
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .route("/hello", get(|| async { "hello" }))
+            .route(
+                "/close",
+                get(|| async {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    (StatusCode::OK, headers, "bye")
+                }),
+            )
+            .route("/slow", get(slow));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    /// POSTs `req-<seq>` to /echo and accepts a reply that starts with `req-` (or, with
+    /// `accept == false`, rejects every reply).
+    #[derive(Debug)]
+    struct Echo {
+        accept: bool,
+    }
+
+    impl RequestFactory for Echo {
+        fn request(&self, seq: u64) -> LoadRequest {
+            LoadRequest::post("/echo", "text/plain", format!("req-{seq}"))
+        }
+        fn check(&self, status: u16, body: &[u8]) -> bool {
+            self.accept && status == 200 && body.starts_with(b"req-")
+        }
+    }
+
+    /// GETs a fixed path and accepts any 2xx reply.
+    #[derive(Debug)]
+    struct Get(&'static str);
+
+    impl RequestFactory for Get {
+        fn request(&self, _seq: u64) -> LoadRequest {
+            LoadRequest::get(self.0)
+        }
+        fn check(&self, _status: u16, _body: &[u8]) -> bool {
+            true
+        }
+    }
+
+    fn config(addr: SocketAddr, mode: LoadMode, connections: usize, millis: u64) -> LoadConfig {
+        let mut config = LoadConfig::new(addr, mode);
+        config.connections = connections;
+        config.warmup = Duration::from_millis(50);
+        config.duration = Duration::from_millis(millis);
+        config.request_timeout = Duration::from_secs(2);
+        config
+    }
+
+    fn assert_ordered(report: &LoadReport) {
+        assert!(report.p50 <= report.p90, "{report:?}");
+        assert!(report.p90 <= report.p99, "{report:?}");
+        assert!(report.p99 <= report.max, "{report:?}");
+        assert_eq!(report.samples() as u64, report.requests_ok);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closed_loop_counts_echoes() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::ClosedLoop, 4, 300);
+        let report = run(&cfg, Arc::new(Echo { accept: true })).await.unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(report.transport_errors, 0, "{report:?}");
+        assert_eq!(report.elapsed, Duration::from_millis(300));
+        assert!(report.rate_per_second > 0.0);
+        assert!(report.max > Duration::ZERO);
+        assert_ordered(&report);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn new_connection_per_request_counts_gets() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::NewConnectionPerRequest, 2, 300);
+        let report = run(&cfg, Arc::new(Get("/hello"))).await.unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(report.transport_errors, 0, "{report:?}");
+        assert_ordered(&report);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rejected_replies_and_error_statuses_are_failures() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::ClosedLoop, 2, 200);
+        let report = run(&cfg, Arc::new(Echo { accept: false })).await.unwrap();
+        assert_eq!(report.requests_ok, 0, "{report:?}");
+        assert!(report.failed > 0, "{report:?}");
+        assert_eq!(report.p50, Duration::ZERO);
+
+        let report = run(&cfg, Arc::new(Get("/missing"))).await.unwrap();
+        assert_eq!(report.requests_ok, 0, "{report:?}");
+        assert!(report.failed > 0, "{report:?}");
+        assert_eq!(report.transport_errors, 0, "{report:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keep_alive_closed_by_the_server_is_not_an_error() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::ClosedLoop, 2, 200);
+        let report = run(&cfg, Arc::new(Get("/close"))).await.unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(report.transport_errors, 0, "{report:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixed_rate_sends_about_the_rate() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::FixedRate { per_second: 200.0 }, 4, 1000);
+        let report = run(&cfg, Arc::new(Echo { accept: true })).await.unwrap();
+        assert!(
+            (120..=260).contains(&report.requests_ok),
+            "expected about 200: {report:?}"
+        );
+        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(report.transport_errors, 0, "{report:?}");
+        assert_ordered(&report);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixed_rate_latency_counts_from_the_due_time() {
+        // One connection, 100/s due, 50 ms per reply: at most 20/s go out, so requests queue up and
+        // their latency must grow far beyond the 50 ms the server spends on each.
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::FixedRate { per_second: 100.0 }, 1, 500);
+        let report = run(&cfg, Arc::new(Get("/slow"))).await.unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert!(report.unsent > 0, "{report:?}");
+        assert!(report.max >= Duration::from_millis(200), "{report:?}");
+        assert_ordered(&report);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_connections_are_counted_and_replaced() {
+        // Every other connection is closed without a reply; the others get a minimal answer.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                n += 1;
+                if n.is_multiple_of(2) {
+                    drop(stream);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    let reply =
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = stream.write_all(reply).await;
+                });
+            }
+        });
+        let cfg = config(addr, LoadMode::NewConnectionPerRequest, 2, 300);
+        let report = run(&cfg, Arc::new(Get("/"))).await.unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert!(report.transport_errors > 0, "{report:?}");
+        assert_eq!(report.failed, 0, "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_an_error_at_start() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let cfg = config(addr, LoadMode::ClosedLoop, 2, 100);
+        let err = run(&cfg, Arc::new(Get("/"))).await.unwrap_err();
+        assert!(matches!(err, LoadError::Connect { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("BENCH002 "), "{err}");
+    }
+
+    #[tokio::test]
+    async fn invalid_configurations_are_rejected() {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut cfg = config(addr, LoadMode::ClosedLoop, 0, 100);
+        let err = run(&cfg, Arc::new(Get("/"))).await.unwrap_err();
+        assert!(err.to_string().starts_with("BENCH001 "), "{err}");
+        cfg.connections = 1;
+        cfg.mode = LoadMode::FixedRate { per_second: 0.0 };
+        assert!(matches!(
+            run(&cfg, Arc::new(Get("/"))).await,
+            Err(LoadError::InvalidConfig { .. })
+        ));
+        cfg.mode = LoadMode::ClosedLoop;
+        cfg.host = "bad\nhost".to_owned();
+        assert!(matches!(
+            run(&cfg, Arc::new(Get("/"))).await,
+            Err(LoadError::InvalidConfig { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_target_without_slash_is_an_error() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::ClosedLoop, 1, 100);
+        let err = run(&cfg, Arc::new(Get("hello"))).await.unwrap_err();
+        assert!(
+            matches!(err, LoadError::InvalidRequest { seq: 0, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_run_future_can_be_spawned() {
+        fn assert_send<T: Send>(_: &T) {}
+        let cfg = LoadConfig::new("127.0.0.1:9".parse().unwrap(), LoadMode::ClosedLoop);
+        let future = run(&cfg, Arc::new(Get("/")));
+        assert_send(&future);
+    }
+
+    #[test]
+    fn latency_at_is_nearest_rank() {
+        let stats = WorkerStats {
+            ok: 10,
+            failed: 0,
+            transport_errors: 0,
+            unsent: 0,
+            samples: vec![10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+        };
+        let report = LoadReport::new(stats, Duration::from_secs(2));
+        assert_eq!(report.rate_per_second, 5.0);
+        assert_eq!(report.latency_at(0.0), Duration::from_micros(1));
+        assert_eq!(report.p50, Duration::from_micros(5));
+        assert_eq!(report.p90, Duration::from_micros(9));
+        assert_eq!(report.p99, Duration::from_micros(10));
+        assert_eq!(report.max, Duration::from_micros(10));
+        assert_eq!(report.latency_at(f64::NAN), Duration::from_micros(1));
+        assert_eq!(report.latency_at(7.0), Duration::from_micros(10));
+        let empty = LoadReport::new(WorkerStats::with_capacity(0), Duration::from_secs(1));
+        assert_eq!(empty.latency_at(0.5), Duration::ZERO);
+        assert_eq!(empty.rate_per_second, 0.0);
+    }
+}

@@ -1,0 +1,320 @@
+//! `qtsp bench tsa`: RFC 3161 tokens per second through the real server (HTTP/1.1 keep-alive on
+//! loopback, many requests in flight), p50/p99 latency at the maximal rate and at half of it,
+//! beside the raw HSM sign rate of a key of the TSU's type measured in the same run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use der::Encode;
+use der::asn1::{Int, OctetString};
+use hyper::body::Bytes;
+
+use super::load::{self, LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
+use crate::app::{self, App, AppError};
+use crate::config::Config;
+use crate::pki::tsp::{MessageImprint, TimeStampReq};
+use crate::server::Shutdown;
+use qtsp_hsm::bench::{default_mechanism, plain_loop, pool_loop};
+use qtsp_hsm::{DigestAlg, KeySpec, SignMechanism};
+
+/// Arguments of `qtsp bench tsa`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TsaBenchArgs {
+    /// Seconds per measurement (raw HSM loops and each load phase).
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Keep-alive connections of the load client (requests in flight).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// TSU key types to measure: p256 (the ceremony's TSU) and p384 (a bench TSU, created once by
+    /// the same ceremony under the name `bench-tsu-p384`).
+    #[arg(long, value_delimiter = ',', default_value = "p256,p384")]
+    pub keys: Vec<String>,
+}
+
+/// The hierarchy entity of the TSU used for a key type.
+fn unit_for(name: &str) -> Option<(&'static str, KeySpec)> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "p256" | "p-256" => Some(("tsu", KeySpec::EcP256)),
+        "p384" | "p-384" => Some((BENCH_TSU_P384, KeySpec::EcP384)),
+        _ => None,
+    }
+}
+
+const BENCH_TSU_P384: &str = "bench-tsu-p384";
+
+/// The ceremony's hierarchy plus a P-384 TSU for this benchmark, issued by the qualified CA.
+fn bench_hierarchy() -> String {
+    format!(
+        "{}\n[[issued]]\nname = \"{BENCH_TSU_P384}\"\nissuer = \"qualified-ca\"\nprofile = \"tsu\"\n\
+         key = \"ec-p384\"\nvalidity_days = 365\ncountry = \"FR\"\n\
+         organization = \"qtsp Demo Trust Services\"\n\
+         organization_identifier = \"NTRFR-000000000\"\n\
+         common_name = \"qtsp Benchmark Time-Stamping Unit P-384\"\n",
+        crate::ca::ceremony::DEFAULT_HIERARCHY
+    )
+}
+
+/// Distinct requests (random imprints and nonces, certReq true), sent round-robin.
+#[derive(Debug)]
+struct TsaRequests {
+    bodies: Vec<Bytes>,
+}
+
+impl TsaRequests {
+    fn new(count: usize) -> Result<Self, AppError> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let encode_error = |e: der::Error| AppError::InvalidArgument(format!("bench request: {e}"));
+        let mut bodies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let imprint: Vec<u8> = (0..4).flat_map(|_| next().to_be_bytes()).collect();
+            let nonce = next().to_be_bytes();
+            let request = TimeStampReq {
+                version: 1,
+                message_imprint: MessageImprint {
+                    hash_algorithm: crate::pki::tsp::sha256_algorithm(),
+                    hashed_message: OctetString::new(imprint).map_err(encode_error)?,
+                },
+                req_policy: None,
+                nonce: Some(Int::new(&[&[0u8][..], &nonce[..]].concat()).map_err(encode_error)?),
+                cert_req: true,
+                extensions: None,
+            };
+            bodies.push(Bytes::from(request.to_der().map_err(encode_error)?));
+        }
+        Ok(Self { bodies })
+    }
+}
+
+impl RequestFactory for TsaRequests {
+    fn request(&self, seq: u64) -> LoadRequest {
+        let n = self.bodies.len().max(1) as u64;
+        let body = self
+            .bodies
+            .get((seq % n) as usize)
+            .cloned()
+            .unwrap_or_default();
+        LoadRequest::post("/tsa", crate::api::tsa::TIMESTAMP_QUERY, body)
+    }
+
+    /// Granted: the `TimeStampResp` starts with `PKIStatusInfo { status 0 }`.
+    fn check(&self, status: u16, body: &[u8]) -> bool {
+        let header = match body.get(1) {
+            Some(len) if *len < 0x80 => 2,
+            Some(len) => 2 + usize::from(len & 0x7f),
+            None => return false,
+        };
+        status == 200
+            && body.first() == Some(&0x30)
+            && body.get(header..header + 5) == Some(&[0x30, 0x03, 0x02, 0x01, 0x00][..])
+    }
+}
+
+/// Runs the load client on its own thread and runtime, so that it does not share the server's
+/// scheduler (it still shares the machine's cores, as a client on the same host does).
+async fn run_load(config: LoadConfig, factory: Arc<TsaRequests>) -> Result<LoadReport, AppError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::InvalidArgument(format!("load client runtime: {e}")))
+            .and_then(|rt| {
+                rt.block_on(load::run(&config, factory))
+                    .map_err(|e| AppError::InvalidArgument(e.to_string()))
+            });
+        let _ = tx.send(result);
+    });
+    rx.await
+        .map_err(|_| AppError::InvalidArgument("the load client thread died".into()))?
+}
+
+/// One row of the table.
+#[derive(Debug)]
+struct Row {
+    key: &'static str,
+    raw_plain: f64,
+    raw_pool: f64,
+    max: LoadReport,
+    half: LoadReport,
+}
+
+/// `qtsp bench tsa`.
+#[allow(clippy::print_stdout)]
+pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
+    let duration = Duration::from_secs_f64(args.seconds.clamp(0.2, 600.0));
+    let mut units = Vec::new();
+    for name in &args.keys {
+        units.push(unit_for(name).ok_or_else(|| {
+            AppError::InvalidArgument(format!("unknown TSU key type `{name}`: use p256 or p384"))
+        })?);
+    }
+    ensure_bench_units(config).await?;
+    let hsm_config = app::hsm_config(config)?;
+    let factory = Arc::new(TsaRequests::new(4096)?);
+
+    let mut rows = Vec::new();
+    for (unit, spec) in units {
+        let mut config = config.clone();
+        config.tsa.unit = unit.to_owned();
+        // A benchmark machine's clock is whatever it is; the check itself costs one syscall.
+        config.tsa.require_clock_sync = false;
+        config.server.public_listen = "127.0.0.1:0"
+            .parse()
+            .map_err(|_| AppError::InvalidArgument("cannot parse the loopback address".into()))?;
+        config.server.api_listen = config.server.public_listen;
+        config.log.filter = "warn".into();
+
+        // Raw rate before and after the server runs; their mean is the baseline.
+        let raw_before = plain_loop(
+            &hsm_config.module,
+            &hsm_config.token,
+            &hsm_config.user_pin,
+            spec,
+            hsm_config.sessions,
+            duration,
+        )
+        .await?;
+
+        let app = App::build(config.clone()).await?;
+        let journal = app::open_journal(&app.config, &app.hsm, &app.storage, &app.clock).await?;
+        let key = unit_key(&app, unit).await?;
+        let mechanism = match spec {
+            KeySpec::EcP384 => SignMechanism::Ecdsa(DigestAlg::Sha384),
+            other => default_mechanism(other),
+        };
+        let raw_pool =
+            pool_loop(&app.hsm, &key, mechanism, 16 * app.hsm.sessions(), duration).await?;
+        let (der_path, _) =
+            crate::ca::ceremony::certificate_paths(&config.data_dir.join("certs"), unit);
+        let certificate =
+            std::fs::read(&der_path).map_err(|_| AppError::NotInitialized { missing: der_path })?;
+        let (tsa, tasks) = app.start_tsa_with(&journal, key, certificate).await?;
+        let bound = app.bind().await?;
+        let addr = bound.public_addr().ok_or_else(|| {
+            AppError::InvalidArgument("the public listener has no address".into())
+        })?;
+        let shutdown = Shutdown::default();
+        let server = {
+            let (app, shutdown) = (app.clone(), shutdown.clone());
+            tokio::spawn(async move { app.serve_on(bound, shutdown, Some(tsa)).await })
+        };
+
+        let mut load_config = LoadConfig::new(addr, LoadMode::ClosedLoop);
+        load_config.connections = args.connections.max(1);
+        load_config.duration = duration;
+        load_config.warmup = Duration::from_secs(1);
+        let max = run_load(load_config.clone(), factory.clone()).await?;
+        load_config.mode = LoadMode::FixedRate {
+            per_second: (max.rate_per_second / 2.0).max(1.0),
+        };
+        let half = run_load(load_config, factory.clone()).await?;
+
+        shutdown.trigger();
+        match server.await {
+            Ok(result) => result?,
+            Err(_) => return Err(AppError::InvalidArgument("the server task died".into())),
+        }
+        let _ = tasks.recorder.await;
+        tasks.clock_monitor.abort();
+        app.hsm.shutdown().await;
+        app.storage.close().await;
+
+        let raw_after = plain_loop(
+            &hsm_config.module,
+            &hsm_config.token,
+            &hsm_config.user_pin,
+            spec,
+            hsm_config.sessions,
+            duration,
+        )
+        .await?;
+        rows.push(Row {
+            key: spec.name(),
+            raw_plain: (raw_before.per_sec + raw_after.per_sec) / 2.0,
+            raw_pool: raw_pool.per_sec,
+            max,
+            half,
+        });
+    }
+
+    println!(
+        "# qtsp bench tsa: {} s per phase, {} keep-alive connections, {} HSM sessions, database {}",
+        duration.as_secs_f64(),
+        args.connections,
+        hsm_config.sessions,
+        config.database.redacted_url()
+    );
+    println!(
+        "| TSU key | raw HSM {}-thread loop/s | raw through pool/s | tokens/s | tokens/raw | p50 ms | p99 ms | at half rate/s | p50 ms | p99 ms | failed |",
+        hsm_config.sessions
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for row in &rows {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {} |",
+            row.key,
+            row.raw_plain,
+            row.raw_pool,
+            row.max.rate_per_second,
+            if row.raw_plain > 0.0 {
+                row.max.rate_per_second / row.raw_plain
+            } else {
+                0.0
+            },
+            ms(row.max.p50),
+            ms(row.max.p99),
+            row.half.rate_per_second,
+            ms(row.half.p50),
+            ms(row.half.p99),
+            row.max.failed
+                + row.max.transport_errors
+                + row.half.failed
+                + row.half.transport_errors
+                + row.half.unsent,
+        );
+    }
+    Ok(())
+}
+
+/// The private key of a TSU of the bench hierarchy.
+async fn unit_key(app: &App, unit: &str) -> Result<qtsp_hsm::KeyRef, AppError> {
+    let hierarchy = crate::ca::ceremony::Hierarchy::parse(&bench_hierarchy())?;
+    let entity = hierarchy
+        .entity(unit)
+        .ok_or_else(|| AppError::InvalidArgument(format!("no entity `{unit}`")))?;
+    Ok(app
+        .hsm
+        .find_key(&entity.key_id()?)
+        .await?
+        .ok_or_else(|| crate::tsa::TsaError::KeyMissing(entity.key_label()))?)
+}
+
+/// Creates the bench TSU (key and certificate) with the ceremony, once; a second run changes
+/// nothing.
+async fn ensure_bench_units(config: &Config) -> Result<(), AppError> {
+    use crate::ca::ceremony::{self, CeremonySettings, Hierarchy};
+    let hierarchy = Hierarchy::parse(&bench_hierarchy())?;
+    let hsm = app::open_hsm(config).await?;
+    let storage = app::open_storage(config).await?;
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    let journal = app::open_journal(config, &hsm, &storage, &clock).await?;
+    let settings = CeremonySettings {
+        certs_dir: config.data_dir.join("certs"),
+        public_base_url: config.pki.public_base_url.clone(),
+        pds_base_url: config.pki.pds_base_url.clone(),
+        actor: format!("qtsp bench tsa on {}", config.node_id),
+    };
+    let result = ceremony::run(&hierarchy, &settings, &hsm, &storage, &journal, &clock).await;
+    hsm.shutdown().await;
+    storage.close().await;
+    result?;
+    Ok(())
+}
