@@ -226,7 +226,6 @@ impl App {
             require_clock_sync: self.config.tsa.require_clock_sync,
             clock: self.clock.clone(),
             sync: Arc::new(crate::clock::KernelSync),
-            storage: self.storage.clone(),
             journal: journal.clone(),
             node_id: self.config.node_id.clone(),
         };

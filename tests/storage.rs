@@ -1036,3 +1036,67 @@ async fn evidence_is_append_only_postgres() {
         evidence_is_append_only(storage, &url).await;
     }
 }
+
+storage_test!(timestamp_batch_and_its_audit_record_commit_together);
+async fn timestamp_batch_and_its_audit_record_commit_together(storage: Storage) {
+    let batch_event = |payload: &'static str| {
+        move |head: &AuditHead| NewAuditRecord {
+            recorded_at: T0,
+            event_type: "timestamp_batch".to_owned(),
+            actor: "tsa".to_owned(),
+            hash: chain_hash(&head.hash, payload),
+            payload: payload.to_owned(),
+        }
+    };
+    let first: Vec<_> = (1..=300).map(ts_record).collect();
+    let record = storage
+        .insert_timestamp_batch(&first, batch_event("batch 1"))
+        .await
+        .unwrap();
+    assert_eq!(record.seq, 1);
+    assert_eq!(storage.count_timestamps().await.unwrap(), 300);
+    assert_valid_chain(&storage, 1).await;
+
+    // A duplicate serial refuses the rows *and* the audit record: neither is written.
+    let mut again: Vec<_> = (301..=310).map(ts_record).collect();
+    again.push(ts_record(7));
+    let err = storage
+        .insert_timestamp_batch(&again, batch_event("batch 2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::DuplicateTimestampSerial { ref serial_hex } if *serial_hex == ts_record(7).serial.to_hex()),
+        "{err}"
+    );
+    assert_eq!(storage.count_timestamps().await.unwrap(), 300);
+    assert_valid_chain(&storage, 1).await;
+
+    // An empty batch is a caller's mistake, not a silent audit record.
+    assert!(matches!(
+        storage
+            .insert_timestamp_batch(&[], batch_event("empty"))
+            .await
+            .unwrap_err(),
+        StorageError::InvalidInput { .. }
+    ));
+
+    // Concurrent batches and plain appends form one chain.
+    let tasks: Vec<_> = (0..4u64)
+        .map(|k| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                let batch: Vec<_> = (0..50).map(|i| ts_record(20_000 + k * 100 + i)).collect();
+                storage
+                    .insert_timestamp_batch(&batch, batch_event("concurrent"))
+                    .await
+                    .unwrap();
+                append(&storage, format!("plain {k}")).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(storage.count_timestamps().await.unwrap(), 500);
+    assert_valid_chain(&storage, 9).await;
+}

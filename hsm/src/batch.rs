@@ -86,26 +86,43 @@ async fn run(
         if rx.recv_many(&mut requests, max_batch).await == 0 {
             break;
         }
-        let batch = std::mem::replace(&mut requests, Vec::with_capacity(max_batch));
-        let (hsm, key) = (hsm.clone(), key.clone());
-        tokio::spawn(async move {
-            let (digests, replies): (Vec<Vec<u8>>, Vec<_>) =
-                batch.into_iter().map(|r| (r.digest, r.reply)).unzip();
-            let result = hsm.sign_digests(&key, mechanism, digests).await;
-            drop(permit);
-            match result {
-                Ok(signatures) => {
-                    for (reply, signature) in replies.into_iter().zip(signatures) {
-                        let _ = reply.send(Ok(signature));
-                    }
-                }
-                Err(error) => {
-                    let error = Arc::new(error);
-                    for reply in replies {
-                        let _ = reply.send(Err(HsmError::BatchFailed(error.clone())));
-                    }
-                }
+        // Share what is queued among every free session rather than giving it all to one while
+        // the others idle: e.g. 16 requests and 2 free sessions make two jobs of 8.
+        let mut permits = vec![permit];
+        while permits.len() < requests.len() {
+            match in_flight.clone().try_acquire_owned() {
+                Ok(more) => permits.push(more),
+                Err(_) => break,
             }
-        });
+        }
+        let per_job = requests.len().div_ceil(permits.len());
+        for permit in permits {
+            let rest = requests.split_off(per_job.min(requests.len()));
+            let batch = std::mem::replace(&mut requests, rest);
+            if batch.is_empty() {
+                break;
+            }
+            let (hsm, key) = (hsm.clone(), key.clone());
+            tokio::spawn(async move {
+                let (digests, replies): (Vec<Vec<u8>>, Vec<_>) =
+                    batch.into_iter().map(|r| (r.digest, r.reply)).unzip();
+                let result = hsm.sign_digests(&key, mechanism, digests).await;
+                drop(permit);
+                match result {
+                    Ok(signatures) => {
+                        for (reply, signature) in replies.into_iter().zip(signatures) {
+                            let _ = reply.send(Ok(signature));
+                        }
+                    }
+                    Err(error) => {
+                        let error = Arc::new(error);
+                        for reply in replies {
+                            let _ = reply.send(Err(HsmError::BatchFailed(error.clone())));
+                        }
+                    }
+                }
+            });
+        }
+        requests = Vec::with_capacity(max_batch);
     }
 }

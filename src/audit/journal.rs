@@ -128,36 +128,71 @@ impl Journal {
     /// storage transaction that holds the head, from the head it sees, so concurrent appenders
     /// (tasks, processes, nodes) always form one chain.
     pub async fn append(&self, event: &AuditEvent, actor: &str) -> Result<AuditRecord, AuditError> {
+        let build = self.record_builder(event, actor)?;
+        let record = self
+            .inner
+            .storage
+            .append_audit(build)
+            .await
+            .map_err(AuditError::storage("append audit record"))?;
+        Ok(self.appended(record))
+    }
+
+    /// Inserts a batch of time-stamp records and appends `event` (their
+    /// [`AuditEvent::TimestampBatch`]) in one storage transaction: the tokens' records and
+    /// their journal entry exist together or not at all.
+    pub async fn append_with_timestamps(
+        &self,
+        event: &AuditEvent,
+        actor: &str,
+        records: &[crate::storage::TimestampRecord],
+    ) -> Result<AuditRecord, AuditError> {
+        let build = self.record_builder(event, actor)?;
+        let record = self
+            .inner
+            .storage
+            .insert_timestamp_batch(records, build)
+            .await
+            .map_err(AuditError::storage("record time-stamp batch"))?;
+        Ok(self.appended(record))
+    }
+
+    /// What computes the new record from the head, under the head lock: the payload is
+    /// serialized here, before any lock is taken.
+    fn record_builder(
+        &self,
+        event: &AuditEvent,
+        actor: &str,
+    ) -> Result<impl FnOnce(&AuditHead) -> NewAuditRecord + Send + use<>, AuditError> {
         check_actor(actor)?;
         let payload = event.to_payload()?;
         let event_type = event.event_type();
         let actor = actor.to_owned();
         let clock = self.inner.clock.clone();
-        let record = self
-            .inner
-            .storage
-            .append_audit(move |head: &AuditHead| {
-                // Read under the head lock, so that times follow the chain on one clock.
-                let recorded_at = truncate_to_micros(clock.now());
-                let seq = head.seq.saturating_add(1);
-                let hash = record_hash(seq, recorded_at, event_type, &actor, &head.hash, &payload);
-                NewAuditRecord {
-                    recorded_at,
-                    event_type: event_type.to_owned(),
-                    actor,
-                    payload,
-                    hash: hash.to_vec(),
-                }
-            })
-            .await
-            .map_err(AuditError::storage("append audit record"))?;
+        Ok(move |head: &AuditHead| {
+            // Read under the head lock, so that times follow the chain on one clock.
+            let recorded_at = truncate_to_micros(clock.now());
+            let seq = head.seq.saturating_add(1);
+            let hash = record_hash(seq, recorded_at, event_type, &actor, &head.hash, &payload);
+            NewAuditRecord {
+                recorded_at,
+                event_type: event_type.to_owned(),
+                actor,
+                payload,
+                hash: hash.to_vec(),
+            }
+        })
+    }
+
+    /// Counts an appended record and wakes the checkpointer when one is due.
+    fn appended(&self, record: AuditRecord) -> AuditRecord {
         let appended = self.inner.local_appends.fetch_add(1, Ordering::Relaxed) + 1;
         let every = self.inner.checkpoint_every.load(Ordering::Relaxed);
         if every != 0 && appended.is_multiple_of(every) {
             self.inner.appended.notify_one();
         }
-        tracing::debug!(seq = record.seq, event_type, "audit record appended");
-        Ok(record)
+        tracing::debug!(seq = record.seq, event_type = %record.event_type, "audit record appended");
+        record
     }
 
     /// Journals [`AuditEvent::ServiceStarted`] for this node.

@@ -27,7 +27,63 @@ macro_rules! checkpoint_select {
     };
 }
 
-fn head_from_row(row: &impl DbRow) -> Result<AuditHead, StorageError> {
+/// Appends one audit record inside the open write transaction `$tx` (back end `$DB`): locks and
+/// reads the head, calls `$build` with it, inserts the record and moves the head. Evaluates to
+/// the record; `?` returns the error from the enclosing function. The caller commits (so that a
+/// record can be committed with the rows it describes, see `insert_timestamp_batch`).
+macro_rules! append_audit_in_tx {
+    ($tx:ident, $build:expr, $DB:ty, $OP:expr) => {{
+        let row = sqlx::query(<$DB as Dialect>::SELECT_AUDIT_HEAD_FOR_UPDATE)
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err(query_err($OP))?;
+        let head = head_from_row(&row)?;
+        let new = $build(&head);
+        check_new_record(&new)?;
+        let seq = head
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| StorageError::Corrupt {
+                column: "audit_head.seq",
+                detail: "sequence exhausted".to_owned(),
+            })?;
+        let record = AuditRecord {
+            seq,
+            recorded_at: truncate(new.recorded_at)?,
+            event_type: new.event_type,
+            actor: new.actor,
+            payload: new.payload,
+            prev_hash: head.hash,
+            hash: new.hash,
+        };
+        let seq_db = to_i64("seq", seq)?;
+        sqlx::query(
+            "INSERT INTO audit_records \
+             (seq, recorded_at, event_type, actor, payload, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(seq_db)
+        .bind(<$DB>::time(record.recorded_at)?)
+        .bind(&record.event_type)
+        .bind(&record.actor)
+        .bind(&record.payload)
+        .bind(&record.prev_hash)
+        .bind(&record.hash)
+        .execute(&mut *$tx)
+        .await
+        .map_err(query_err($OP))?;
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(seq_db)
+            .bind(&record.hash)
+            .execute(&mut *$tx)
+            .await
+            .map_err(query_err($OP))?;
+        record
+    }};
+}
+pub(super) use append_audit_in_tx;
+
+pub(super) fn head_from_row(row: &impl DbRow) -> Result<AuditHead, StorageError> {
     Ok(AuditHead {
         seq: row.uint("seq")?,
         hash: row.bytes("hash")?,
@@ -56,7 +112,7 @@ fn checkpoint_from_row(row: &impl DbRow) -> Result<AuditCheckpoint, StorageError
     })
 }
 
-fn check_new_record(new: &NewAuditRecord) -> Result<(), StorageError> {
+pub(super) fn check_new_record(new: &NewAuditRecord) -> Result<(), StorageError> {
     if new.event_type.is_empty() {
         return Err(StorageError::InvalidInput {
             field: "event_type",
@@ -93,51 +149,7 @@ impl Storage {
                 .begin_with(<DB as Dialect>::BEGIN_WRITE)
                 .await
                 .map_err(query_err(OP))?;
-            let row = sqlx::query(<DB as Dialect>::SELECT_AUDIT_HEAD_FOR_UPDATE)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(query_err(OP))?;
-            let head = head_from_row(&row)?;
-            let new = build(&head);
-            check_new_record(&new)?;
-            let seq = head
-                .seq
-                .checked_add(1)
-                .ok_or_else(|| StorageError::Corrupt {
-                    column: "audit_head.seq",
-                    detail: "sequence exhausted".to_owned(),
-                })?;
-            let record = AuditRecord {
-                seq,
-                recorded_at: truncate(new.recorded_at)?,
-                event_type: new.event_type,
-                actor: new.actor,
-                payload: new.payload,
-                prev_hash: head.hash,
-                hash: new.hash,
-            };
-            let seq_db = to_i64("seq", seq)?;
-            sqlx::query(
-                "INSERT INTO audit_records \
-                 (seq, recorded_at, event_type, actor, payload, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(seq_db)
-            .bind(DB::time(record.recorded_at)?)
-            .bind(&record.event_type)
-            .bind(&record.actor)
-            .bind(&record.payload)
-            .bind(&record.prev_hash)
-            .bind(&record.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err(OP))?;
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(seq_db)
-                .bind(&record.hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err(OP))?;
+            let record = append_audit_in_tx!(tx, build, DB, OP);
             tx.commit().await.map_err(query_err(OP))?;
             record
         });

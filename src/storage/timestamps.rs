@@ -2,11 +2,14 @@
 
 use std::collections::HashSet;
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 use time::OffsetDateTime;
 
-use super::db::{Db, DbRow, Dialect, is_unique_violation, query_err, to_micros, truncate, with_db};
-use super::records::{TimestampRecord, TimestampSerial};
+use super::audit::{append_audit_in_tx, check_new_record, head_from_row};
+use super::db::{
+    Db, DbRow, Dialect, is_unique_violation, query_err, to_i64, to_micros, truncate, with_db,
+};
+use super::records::{AuditHead, AuditRecord, NewAuditRecord, TimestampRecord, TimestampSerial};
 use super::{Storage, StorageError};
 
 /// Rows per multi-row INSERT on SQLite (7 parameters each, well under SQLite's 32766 limit).
@@ -88,14 +91,88 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
         .collect()
 }
 
+/// Inserts prepared rows on an open SQLite transaction: multi-row INSERTs of up to 500 rows.
+async fn insert_rows_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[(&Prepared<'_>, i64)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let mut builder = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, \
+             hash_alg_oid, message_imprint, requester, node_id) ",
+        );
+        builder.push_values(chunk, |mut b, (r, gen_time)| {
+            b.push_bind(r.serial_hex.as_str())
+                .push_bind(*gen_time)
+                .push_bind(r.record.policy_oid.as_str())
+                .push_bind(r.record.hash_alg_oid.as_str())
+                .push_bind(r.record.message_imprint.as_slice())
+                .push_bind(r.record.requester.as_deref())
+                .push_bind(r.record.node_id.as_deref());
+        });
+        // Only the full-size statement is worth caching; the last, shorter one differs from
+        // batch to batch.
+        builder
+            .build()
+            .persistent(chunk.len() == SQLITE_ROWS_PER_STATEMENT)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts prepared rows on an open PostgreSQL transaction: one `INSERT ... SELECT FROM
+/// UNNEST(arrays)`, whatever the batch size.
+async fn insert_rows_postgres(
+    conn: &mut sqlx::PgConnection,
+    rows: &[Prepared<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut serials = Vec::with_capacity(rows.len());
+    let mut gen_times = Vec::with_capacity(rows.len());
+    let mut policies = Vec::with_capacity(rows.len());
+    let mut hash_algs = Vec::with_capacity(rows.len());
+    let mut imprints = Vec::with_capacity(rows.len());
+    let mut requesters = Vec::with_capacity(rows.len());
+    let mut nodes = Vec::with_capacity(rows.len());
+    for r in rows {
+        serials.push(r.serial_hex.as_str());
+        gen_times.push(r.gen_time);
+        policies.push(r.record.policy_oid.as_str());
+        hash_algs.push(r.record.hash_alg_oid.as_str());
+        imprints.push(r.record.message_imprint.as_slice());
+        requesters.push(r.record.requester.as_deref());
+        nodes.push(r.record.node_id.as_deref());
+    }
+    sqlx::query(
+        "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, hash_alg_oid, \
+         message_imprint, requester, node_id) \
+         SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
+         $5::bytea[], $6::text[], $7::text[])",
+    )
+    .bind(serials)
+    .bind(gen_times)
+    .bind(policies)
+    .bind(hash_algs)
+    .bind(imprints)
+    .bind(requesters)
+    .bind(nodes)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
+fn with_micros<'p, 'r>(
+    rows: &'p [Prepared<'r>],
+) -> Result<Vec<(&'p Prepared<'r>, i64)>, StorageError> {
+    rows.iter()
+        .map(|r| Ok((r, to_micros(r.gen_time)?)))
+        .collect()
+}
+
 impl Storage {
     /// Inserts a batch of time-stamp records in one transaction: all or none. A serial that
     /// already exists (or appears twice in the batch) refuses the whole batch with
     /// [`StorageError::DuplicateTimestampSerial`].
-    ///
-    /// PostgreSQL: one `INSERT ... SELECT FROM UNNEST(arrays)` statement, whatever the batch
-    /// size. SQLite: multi-row INSERTs of up to 500 rows inside one `BEGIN IMMEDIATE`
-    /// transaction (one fsync per batch).
     pub async fn insert_timestamp_records(
         &self,
         records: &[TimestampRecord],
@@ -105,92 +182,116 @@ impl Storage {
             return Ok(());
         }
         let rows = prepare(records)?;
+        let _writer = self.write_guard().await;
         let result = match &self.db {
             Db::Sqlite(pool) => {
-                let _writer = self.write_guard().await;
-                let encoded = rows
-                    .iter()
-                    .map(|r| Ok((r, to_micros(r.gen_time)?)))
-                    .collect::<Result<Vec<_>, StorageError>>()?;
+                let encoded = with_micros(&rows)?;
                 async {
                     let mut tx = pool.begin_with(<Sqlite as Dialect>::BEGIN_WRITE).await?;
-                    for chunk in encoded.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                        let mut builder = QueryBuilder::<Sqlite>::new(
-                            "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, \
-                             hash_alg_oid, message_imprint, requester, node_id) ",
-                        );
-                        builder.push_values(chunk, |mut b, (r, gen_time)| {
-                            b.push_bind(r.serial_hex.as_str())
-                                .push_bind(*gen_time)
-                                .push_bind(r.record.policy_oid.as_str())
-                                .push_bind(r.record.hash_alg_oid.as_str())
-                                .push_bind(r.record.message_imprint.as_slice())
-                                .push_bind(r.record.requester.as_deref())
-                                .push_bind(r.record.node_id.as_deref());
-                        });
-                        // Only the full-size statement is worth caching; the last, shorter
-                        // one differs from batch to batch.
-                        builder
-                            .build()
-                            .persistent(chunk.len() == SQLITE_ROWS_PER_STATEMENT)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    insert_rows_sqlite(&mut tx, &encoded).await?;
                     tx.commit().await
                 }
                 .await
             }
             Db::Postgres(pool) => {
-                let mut serials = Vec::with_capacity(rows.len());
-                let mut gen_times = Vec::with_capacity(rows.len());
-                let mut policies = Vec::with_capacity(rows.len());
-                let mut hash_algs = Vec::with_capacity(rows.len());
-                let mut imprints = Vec::with_capacity(rows.len());
-                let mut requesters = Vec::with_capacity(rows.len());
-                let mut nodes = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    serials.push(r.serial_hex.as_str());
-                    gen_times.push(r.gen_time);
-                    policies.push(r.record.policy_oid.as_str());
-                    hash_algs.push(r.record.hash_alg_oid.as_str());
-                    imprints.push(r.record.message_imprint.as_slice());
-                    requesters.push(r.record.requester.as_deref());
-                    nodes.push(r.record.node_id.as_deref());
+                async {
+                    let mut tx = pool.begin_with(<Postgres as Dialect>::BEGIN_WRITE).await?;
+                    insert_rows_postgres(&mut tx, &rows).await?;
+                    tx.commit().await
                 }
-                sqlx::query(
-                    "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, hash_alg_oid, \
-                     message_imprint, requester, node_id) \
-                     SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
-                     $5::bytea[], $6::text[], $7::text[])",
-                )
-                .bind(serials)
-                .bind(gen_times)
-                .bind(policies)
-                .bind(hash_algs)
-                .bind(imprints)
-                .bind(requesters)
-                .bind(nodes)
-                .execute(pool)
                 .await
-                .map(|_| ())
             }
         };
         match result {
             Ok(()) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                // Rare path: find which serial was already there, for the error message.
-                for r in &rows {
-                    if self.timestamp(&r.record.serial).await?.is_some() {
-                        return Err(StorageError::DuplicateTimestampSerial {
-                            serial_hex: r.serial_hex.clone(),
-                        });
+            Err(e) => Err(self.insert_error(OP, e, &rows).await),
+        }
+    }
+
+    /// Inserts a batch of time-stamp records and appends the audit record describing them, in
+    /// one transaction: the rows and their journal entry are committed together or not at all,
+    /// with one commit (one fsync on SQLite) for both. `build` is called with the audit head,
+    /// as in [`Storage::append_audit`].
+    pub async fn insert_timestamp_batch<F>(
+        &self,
+        records: &[TimestampRecord],
+        build: F,
+    ) -> Result<AuditRecord, StorageError>
+    where
+        F: FnOnce(&AuditHead) -> NewAuditRecord + Send,
+    {
+        const OP: &str = "insert_timestamp_batch";
+        if records.is_empty() {
+            return Err(StorageError::InvalidInput {
+                field: "records",
+                reason: "empty batch".to_owned(),
+            });
+        }
+        let rows = prepare(records)?;
+        let _writer = self.write_guard().await;
+        let inserted = match &self.db {
+            Db::Sqlite(pool) => {
+                let encoded = with_micros(&rows)?;
+                let mut tx = pool
+                    .begin_with(<Sqlite as Dialect>::BEGIN_WRITE)
+                    .await
+                    .map_err(query_err(OP))?;
+                match insert_rows_sqlite(&mut tx, &encoded).await {
+                    Ok(()) => {
+                        let record = append_audit_in_tx!(tx, build, Sqlite, OP);
+                        tx.commit().await.map_err(query_err(OP))?;
+                        Ok(record)
                     }
+                    Err(e) => Err(e),
                 }
-                Err(StorageError::DuplicateTimestampSerial {
-                    serial_hex: "unknown".to_owned(),
-                })
             }
-            Err(e) => Err(query_err(OP)(e)),
+            Db::Postgres(pool) => {
+                let mut tx = pool
+                    .begin_with(<Postgres as Dialect>::BEGIN_WRITE)
+                    .await
+                    .map_err(query_err(OP))?;
+                // Rows first, then the head lock: the lock that serializes every node's
+                // appenders is held for the audit insert only.
+                match insert_rows_postgres(&mut tx, &rows).await {
+                    Ok(()) => {
+                        let record = append_audit_in_tx!(tx, build, Postgres, OP);
+                        tx.commit().await.map_err(query_err(OP))?;
+                        Ok(record)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match inserted {
+            Ok(record) => Ok(record),
+            Err(e) => Err(self.insert_error(OP, e, &rows).await),
+        }
+    }
+
+    /// The error of a failed insert: on a unique violation, which serial was already there.
+    async fn insert_error(
+        &self,
+        operation: &'static str,
+        error: sqlx::Error,
+        rows: &[Prepared<'_>],
+    ) -> StorageError {
+        if !is_unique_violation(&error) {
+            return query_err(operation)(error);
+        }
+        // Rare path: find which serial was already there, for the error message.
+        for r in rows {
+            match self.timestamp(&r.record.serial).await {
+                Ok(Some(_)) => {
+                    return StorageError::DuplicateTimestampSerial {
+                        serial_hex: r.serial_hex.clone(),
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => return e,
+            }
+        }
+        StorageError::DuplicateTimestampSerial {
+            serial_hex: "unknown".to_owned(),
         }
     }
 

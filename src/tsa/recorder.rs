@@ -1,16 +1,16 @@
 //! Group commit of time-stamp records.
 //!
 //! Every token is durable in the database before its response leaves (the handler awaits
-//! [`Recorder::record`]). One background task takes whatever records are waiting, writes them in
-//! one transaction and appends one `timestamp_batch` event to the audit journal, then releases
-//! all their waiters: under load a batch grows to what arrived during the previous commit, so
-//! the cost of a commit (an fsync on SQLite) is shared instead of capping throughput.
+//! [`Recorder::record`]). One background task takes whatever records are waiting and writes
+//! them, with the one `timestamp_batch` audit event that describes them, in one transaction,
+//! then releases all their waiters: under load a batch grows to what arrived during the previous
+//! commit, so the cost of a commit (an fsync on SQLite) is shared instead of capping throughput.
 
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{AuditEvent, Journal};
-use crate::storage::{Storage, TimestampRecord};
+use crate::storage::TimestampRecord;
 
 /// Records waiting to be written, at most (senders wait when it is full).
 const QUEUE_DEPTH: usize = 16 * 1024;
@@ -21,12 +21,9 @@ pub const MAX_BATCH: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
-    /// The database refused or failed the batch.
+    /// The database refused or failed the batch (its records and its audit event together).
     #[error("TSA302 cannot record time-stamp batch: {0}")]
     Storage(String),
-    /// The batch was written but its audit event was not.
-    #[error("TSA303 cannot journal time-stamp batch: {0}")]
-    Journal(String),
     /// The recorder has stopped (the service is shutting down).
     #[error("TSA304 the time-stamp recorder has stopped")]
     Stopped,
@@ -54,13 +51,9 @@ impl std::fmt::Debug for Pending {
 impl Recorder {
     /// Starts the group-commit task. It ends when every [`Recorder`] clone is dropped, after
     /// writing what is queued.
-    pub fn spawn(
-        storage: Storage,
-        journal: Journal,
-        actor: String,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(journal: Journal, actor: String) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(rx, storage, journal, actor));
+        let task = tokio::spawn(run(rx, journal, actor));
         (Self { tx }, task)
     }
 
@@ -75,7 +68,7 @@ impl Recorder {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Pending>, storage: Storage, journal: Journal, actor: String) {
+async fn run(mut rx: mpsc::Receiver<Pending>, journal: Journal, actor: String) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut records: Vec<TimestampRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
@@ -84,7 +77,7 @@ async fn run(mut rx: mpsc::Receiver<Pending>, storage: Storage, journal: Journal
             records.push(pending.record);
             waiters.push(pending.done);
         }
-        let outcome = commit(&storage, &journal, &actor, &records).await;
+        let outcome = commit(&journal, &actor, &records).await;
         if let Err(error) = &outcome {
             tracing::error!(%error, count = records.len(), "time-stamp batch failed");
         }
@@ -98,7 +91,6 @@ async fn run(mut rx: mpsc::Receiver<Pending>, storage: Storage, journal: Journal
 }
 
 async fn commit(
-    storage: &Storage,
     journal: &Journal,
     actor: &str,
     records: &[TimestampRecord],
@@ -110,10 +102,6 @@ async fn commit(
     ) else {
         return Ok(());
     };
-    storage
-        .insert_timestamp_records(records)
-        .await
-        .map_err(|e| RecordError::Storage(e.to_string()))?;
     let event = AuditEvent::TimestampBatch {
         first_serial: first.serial.clone(),
         count: records.len() as u64,
@@ -122,9 +110,9 @@ async fn commit(
         records_sha256: batch_digest(records),
     };
     journal
-        .append(&event, actor)
+        .append_with_timestamps(&event, actor, records)
         .await
-        .map_err(|e| RecordError::Journal(e.to_string()))?;
+        .map_err(|e| RecordError::Storage(e.to_string()))?;
     Ok(())
 }
 
