@@ -76,6 +76,9 @@ pub enum ServiceRefusal {
     /// The token could not be recorded (see [`RecordError`]).
     #[error("{0}")]
     NotRecorded(RecordError),
+    /// A value the TSA builds itself was invalid (a bug, never the client's fault).
+    #[error("TSA305 internal error")]
+    Internal,
 }
 
 impl ServiceRefusal {
@@ -87,6 +90,7 @@ impl ServiceRefusal {
             Self::SigningFailed => "TSA301",
             Self::NotRecorded(RecordError::Storage(_)) => "TSA302",
             Self::NotRecorded(_) => "TSA304",
+            Self::Internal => "TSA305",
         }
     }
 
@@ -95,7 +99,9 @@ impl ServiceRefusal {
     pub fn fail_info(&self) -> PkiFailureInfo {
         match self {
             Self::TimeNotAvailable => PkiFailureInfo::TIME_NOT_AVAILABLE,
-            Self::SigningFailed | Self::NotRecorded(_) => PkiFailureInfo::SYSTEM_FAILURE,
+            Self::SigningFailed | Self::NotRecorded(_) | Self::Internal => {
+                PkiFailureInfo::SYSTEM_FAILURE
+            }
         }
     }
 
@@ -296,6 +302,11 @@ impl TimeStampAuthority {
             Err(_) => return service_rejection(&ServiceRefusal::TimeNotAvailable),
         };
         let serial = inner.serials.next_serial();
+        // Always a positive minimal INTEGER by construction (see `serial`); checked anyway,
+        // before anything is signed.
+        let Ok(serial_record) = TimestampSerial::from_der_content(serial.to_vec()) else {
+            return service_rejection(&ServiceRefusal::Internal);
+        };
         let tst_info = inner.template.tst_info(&token::TstFields {
             serial: &serial,
             gen_time: gen_time_field,
@@ -316,11 +327,8 @@ impl TimeStampAuthority {
             signature.to_x509_bytes(),
             request.cert_req,
         );
-        let Ok(serial) = TimestampSerial::from_der_content(serial.to_vec()) else {
-            return service_rejection(&ServiceRefusal::SigningFailed);
-        };
         let record = TimestampRecord {
-            serial: serial.clone(),
+            serial: serial_record.clone(),
             gen_time,
             policy_oid: inner.policy_oid.clone(),
             hash_alg_oid: request.hash_alg.oid().to_string(),
@@ -333,7 +341,9 @@ impl TimeStampAuthority {
         }
         Reply {
             der,
-            outcome: Outcome::Granted { serial },
+            outcome: Outcome::Granted {
+                serial: serial_record,
+            },
         }
     }
 }

@@ -1,0 +1,293 @@
+//! The time-stamping authority in process, on the real test token and SQLite: a fixed clock gives
+//! a known genTime, a scripted synchronization source an unsynchronized clock (whatever the
+//! machine's), a closed database a failed record; and a TSU key or certificate that cannot make
+//! valid tokens stops the TSA at start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::pki::{TokenKey, generate, issue};
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use qtsp::audit::{Journal, NodeInfo};
+use qtsp::clock::{FixedClock, SharedClock, SyncReading, SyncSource};
+use qtsp::pki::tsp::{MessageImprint, PkiFailureInfo, PkiStatus, TimeStampReq, TimeStampResp};
+use qtsp::pki::{
+    CountryCode, LegalIdentityType, LegalPersonIdentifier, OrganizationName, SubjectName,
+};
+use qtsp::profile::{IssuerInfo, ProfileId, UrlContext};
+use qtsp::storage::Storage;
+use qtsp::tsa::{Outcome, TimeStampAuthority, TsaPolicy, TsaSetup, TsaTasks};
+use qtsp_hsm::{Hsm, KeySpec};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const T0: OffsetDateTime = datetime!(2026-03-01 00:00:00 UTC);
+const NOW: OffsetDateTime = datetime!(2026-06-01 12:34:56.789012 UTC);
+
+fn organization(cn: &str) -> SubjectName {
+    let fr = CountryCode::new("FR").unwrap();
+    SubjectName::Organization(
+        OrganizationName::new(
+            fr,
+            "QTSP Test SAS",
+            Some(
+                LegalPersonIdentifier::new(
+                    LegalIdentityType::NationalTradeRegister,
+                    fr,
+                    "552100554",
+                )
+                .unwrap(),
+            ),
+            cn,
+        )
+        .unwrap(),
+    )
+}
+
+/// A synchronization source whose answer the test sets.
+#[derive(Debug)]
+struct Scripted(Mutex<bool>);
+
+impl SyncSource for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn read(&self) -> Result<SyncReading, String> {
+        let synchronized = *self.0.lock().unwrap();
+        Ok(SyncReading {
+            synchronized,
+            max_error: Duration::from_millis(3),
+            detail: format!("scripted: synchronized={synchronized}"),
+        })
+    }
+}
+
+struct Pki {
+    hsm: Hsm,
+    root_key: TokenKey,
+    root: Vec<u8>,
+    tsu_key: TokenKey,
+    tsu: Vec<u8>,
+}
+
+async fn pki() -> Pki {
+    let hsm = common::pki::hsm().await;
+    let root_key = generate(&hsm, KeySpec::EcP384, "tsa-service-root").await;
+    let tsu_key = generate(&hsm, KeySpec::EcP256, "tsa-service-tsu").await;
+    let urls = UrlContext::new(
+        "http://pki.qtsp-example.eu",
+        "https://www.qtsp-example.eu",
+        "root",
+    )
+    .unwrap();
+    let root_name = organization("QTSP Test Root CA");
+    let root = issue(
+        &hsm,
+        ProfileId::RootCa,
+        &[0x01],
+        &root_name,
+        &root_key.spki_der,
+        &IssuerInfo::self_signed(&root_name, &root_key.spki_der).unwrap(),
+        &root_key,
+        (T0, T0 + time::Duration::days(3650)),
+        &urls,
+    )
+    .await
+    .unwrap();
+    let tsu = issue(
+        &hsm,
+        ProfileId::Tsu,
+        &[0x10],
+        &organization("QTSP Test TSU"),
+        &tsu_key.spki_der,
+        &IssuerInfo::from_certificate_der(&root).unwrap(),
+        &root_key,
+        (T0, T0 + time::Duration::days(365)),
+        &urls,
+    )
+    .await
+    .unwrap();
+    Pki {
+        hsm,
+        root_key,
+        root,
+        tsu_key,
+        tsu,
+    }
+}
+
+fn setup(
+    pki: &Pki,
+    storage: &Storage,
+    sync: Arc<dyn SyncSource>,
+    certificate: Vec<u8>,
+    key: &TokenKey,
+) -> TsaSetup {
+    let clock: SharedClock = Arc::new(FixedClock(NOW));
+    TsaSetup {
+        hsm: pki.hsm.clone(),
+        key: key.key.clone(),
+        certificate,
+        policy: TsaPolicy::parse(qtsp::tsa::policy::DEFAULT_POLICY).unwrap(),
+        require_clock_sync: true,
+        clock: clock.clone(),
+        sync,
+        journal: Journal::new(storage.clone(), clock, NodeInfo::new("tsa-test")),
+        node_id: "tsa-test".into(),
+    }
+}
+
+fn request() -> Vec<u8> {
+    TimeStampReq {
+        version: 1,
+        message_imprint: MessageImprint {
+            hash_algorithm: qtsp::pki::tsp::sha256_algorithm(),
+            hashed_message: OctetString::new(vec![0x42; 32]).unwrap(),
+        },
+        req_policy: None,
+        nonce: None,
+        cert_req: false,
+        extensions: None,
+    }
+    .to_der()
+    .unwrap()
+}
+
+fn status(der: &[u8]) -> (PkiStatus, Option<PkiFailureInfo>, Vec<String>) {
+    let resp = TimeStampResp::from_der(der).unwrap();
+    (
+        resp.status.status,
+        resp.status.fail_info,
+        resp.status.status_string.unwrap_or_default(),
+    )
+}
+
+async fn stop(tsa: TimeStampAuthority, tasks: TsaTasks) {
+    drop(tsa);
+    tasks.recorder.await.unwrap();
+    tasks.clock_monitor.await.unwrap();
+}
+
+async fn audit_types(storage: &Storage) -> Vec<String> {
+    storage
+        .audit_records(1, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_type)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_with_the_clock_refused_without_it_and_never_granted_unrecorded() {
+    let pki = pki().await;
+    let (storage, dir) = common::db::sqlite_storage().await;
+    let sync = Arc::new(Scripted(Mutex::new(true)));
+    let (tsa, tasks) = TimeStampAuthority::start(setup(
+        &pki,
+        &storage,
+        sync.clone(),
+        pki.tsu.clone(),
+        &pki.tsu_key,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(tsa.certificate(), &pki.tsu[..]);
+
+    // Synchronized: granted, genTime from the injected clock, recorded.
+    let reply = tsa.stamp(&request(), Some("192.0.2.7".into())).await;
+    let Outcome::Granted { serial } = &reply.outcome else {
+        panic!("{:?}", reply.outcome)
+    };
+    assert_eq!(status(&reply.der).0, PkiStatus::Granted);
+    let record = storage.timestamp(serial).await.unwrap().unwrap();
+    assert_eq!(record.gen_time, NOW);
+    assert_eq!(record.message_imprint, vec![0x42; 32]);
+    assert_eq!(record.requester.as_deref(), Some("192.0.2.7"));
+
+    // Unsynchronized: timeNotAvailable for every request, one audit record for the episode.
+    *sync.0.lock().unwrap() = false;
+    for _ in 0..3 {
+        let reply = tsa.stamp(&request(), None).await;
+        let (st, fail, text) = status(&reply.der);
+        assert_eq!(st, PkiStatus::Rejection);
+        assert_eq!(fail, Some(PkiFailureInfo::TIME_NOT_AVAILABLE));
+        assert!(text[0].starts_with("TSA201"), "{text:?}");
+    }
+    *sync.0.lock().unwrap() = true;
+    assert!(matches!(
+        tsa.stamp(&request(), None).await.outcome,
+        Outcome::Granted { .. }
+    ));
+
+    // The database goes away: a signed token is never released unrecorded.
+    storage.close().await;
+    let reply = tsa.stamp(&request(), None).await;
+    let (st, fail, text) = status(&reply.der);
+    assert_eq!(st, PkiStatus::Rejection);
+    assert_eq!(fail, Some(PkiFailureInfo::SYSTEM_FAILURE));
+    assert!(text[0].starts_with("TSA302"), "{text:?}");
+    assert!(
+        !text[0].contains("sqlite") && !text[0].contains("pool"),
+        "no internal detail for the client: {text:?}"
+    );
+    stop(tsa, tasks).await;
+
+    let storage = Storage::open_sqlite(&dir.path().join("qtsp.db"), common::db::test_options())
+        .await
+        .unwrap();
+    let types = audit_types(&storage).await;
+    let count = |t: &str| types.iter().filter(|x| *x == t).count();
+    assert_eq!(count("clock_unsynchronized"), 1, "{types:?}");
+    assert_eq!(count("clock_resynchronized"), 1, "{types:?}");
+    assert_eq!(count("timestamp_batch"), 2, "{types:?}");
+    assert_eq!(storage.count_timestamps().await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tsu_that_cannot_make_valid_tokens_does_not_start() {
+    let pki = pki().await;
+    let (storage, _dir) = common::db::sqlite_storage().await;
+    let sync: Arc<dyn SyncSource> = Arc::new(Scripted(Mutex::new(true)));
+
+    // The key does not belong to the certificate: the start-up self-test says so.
+    let err = TimeStampAuthority::start(setup(
+        &pki,
+        &storage,
+        sync.clone(),
+        pki.tsu.clone(),
+        &pki.root_key,
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.to_string().starts_with("TSA005"), "{err}");
+
+    // A CA certificate has no id-kp-timeStamping.
+    let err = TimeStampAuthority::start(setup(
+        &pki,
+        &storage,
+        sync.clone(),
+        pki.root.clone(),
+        &pki.root_key,
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.to_string().starts_with("TSA002"), "{err}");
+
+    // Not a certificate at all.
+    let err = TimeStampAuthority::start(setup(
+        &pki,
+        &storage,
+        sync,
+        b"not a certificate".to_vec(),
+        &pki.tsu_key,
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.to_string().starts_with("TSA002"), "{err}");
+}
