@@ -225,6 +225,19 @@ async fn granted_with_the_clock_refused_without_it_and_never_granted_unrecorded(
         Outcome::Granted { .. }
     ));
 
+    // The monitor journals episode boundaries in the background: let it write the
+    // resynchronization before the database goes away.
+    for _ in 0..200 {
+        if audit_types(&storage)
+            .await
+            .iter()
+            .any(|t| t == "clock_resynchronized")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
     // The database goes away: a signed token is never released unrecorded.
     storage.close().await;
     let reply = tsa.stamp(&request(), None).await;
