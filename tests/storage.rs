@@ -107,11 +107,11 @@ fn ts_record(n: u64) -> TimestampRecord {
     TimestampRecord {
         serial: TimestampSerial::from_unsigned_be(&n.to_be_bytes()).unwrap(),
         gen_time: T0 + Duration::microseconds(n as i64),
-        policy_oid: "0.4.0.2023.1.1".to_owned(),
-        hash_alg_oid: "2.16.840.1.101.3.4.2.1".to_owned(),
+        policy_oid: "0.4.0.2023.1.1".into(),
+        hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
         message_imprint: Sha256::digest(n.to_be_bytes()).to_vec(),
         requester: n.is_multiple_of(2).then(|| format!("client-{n}")),
-        node_id: n.is_multiple_of(3).then(|| "node-a".to_owned()),
+        node_id: n.is_multiple_of(3).then(|| "node-a".into()),
     }
 }
 
@@ -748,7 +748,7 @@ async fn timestamp_batch_of_1000(storage: Storage) {
         "{err}"
     );
     let mut bad = ts_record(2001);
-    bad.policy_oid = "not an oid".to_owned();
+    bad.policy_oid = "not an oid".into();
     let err = storage.insert_timestamp_records(&[bad]).await.unwrap_err();
     assert!(
         matches!(

@@ -1129,11 +1129,11 @@ async fn burst_and_records(
         assert_eq!(record.serial, serial);
         assert_eq!(record.message_imprint, token.imprint, "{serial}");
         assert_eq!(
-            record.hash_alg_oid,
+            &*record.hash_alg_oid,
             token.hash.oid().to_string(),
             "{serial}"
         );
-        assert_eq!(record.policy_oid, BASELINE_POLICY, "{serial}");
+        assert_eq!(&*record.policy_oid, BASELINE_POLICY, "{serial}");
         assert_eq!(record.gen_time, token.gen_time, "{serial}");
         assert_eq!(record.requester.as_deref(), Some("127.0.0.1"), "{serial}");
     }

@@ -488,14 +488,14 @@ pub struct TimestampRecord {
     pub serial: TimestampSerial,
     /// TSTInfo.genTime.
     pub gen_time: OffsetDateTime,
-    /// TSA policy OID (dotted form).
-    pub policy_oid: String,
-    /// Message imprint hash algorithm OID (dotted form).
-    pub hash_alg_oid: String,
+    /// TSA policy OID (dotted form). Shared, not copied, from token to token.
+    pub policy_oid: std::sync::Arc<str>,
+    /// Message imprint hash algorithm OID (dotted form), shared likewise.
+    pub hash_alg_oid: std::sync::Arc<str>,
     /// Message imprint hash value.
     pub message_imprint: Vec<u8>,
     /// Authenticated requester, when known.
     pub requester: Option<String>,
     /// Node that issued the token, when several nodes share one database.
-    pub node_id: Option<String>,
+    pub node_id: Option<std::sync::Arc<str>>,
 }

@@ -29,11 +29,11 @@ fn timestamp_from_row(row: &impl DbRow) -> Result<TimestampRecord, StorageError>
     Ok(TimestampRecord {
         serial: row.ts_serial("serial_hex")?,
         gen_time: row.time("gen_time")?,
-        policy_oid: row.text("policy_oid")?,
-        hash_alg_oid: row.text("hash_alg_oid")?,
+        policy_oid: row.text("policy_oid")?.into(),
+        hash_alg_oid: row.text("hash_alg_oid")?.into(),
         message_imprint: row.bytes("message_imprint")?,
         requester: row.opt_text("requester")?,
-        node_id: row.opt_text("node_id")?,
+        node_id: row.opt_text("node_id")?.map(Into::into),
     })
 }
 
@@ -104,8 +104,8 @@ async fn insert_rows_sqlite(
         builder.push_values(chunk, |mut b, (r, gen_time)| {
             b.push_bind(r.serial_hex.as_str())
                 .push_bind(*gen_time)
-                .push_bind(r.record.policy_oid.as_str())
-                .push_bind(r.record.hash_alg_oid.as_str())
+                .push_bind(&*r.record.policy_oid)
+                .push_bind(&*r.record.hash_alg_oid)
                 .push_bind(r.record.message_imprint.as_slice())
                 .push_bind(r.record.requester.as_deref())
                 .push_bind(r.record.node_id.as_deref());
@@ -137,8 +137,8 @@ async fn insert_rows_postgres(
     for r in rows {
         serials.push(r.serial_hex.as_str());
         gen_times.push(r.gen_time);
-        policies.push(r.record.policy_oid.as_str());
-        hash_algs.push(r.record.hash_alg_oid.as_str());
+        policies.push(&*r.record.policy_oid);
+        hash_algs.push(&*r.record.hash_alg_oid);
         imprints.push(r.record.message_imprint.as_slice());
         requesters.push(r.record.requester.as_deref());
         nodes.push(r.record.node_id.as_deref());

@@ -189,19 +189,33 @@ pub struct TimeStampAuthority {
 struct Inner {
     template: TokenTemplate,
     request_policy: TimeStampPolicy,
-    policy_oid: String,
+    /// Dotted forms for the records, made once: the policy, each accepted hash, this node.
+    policy_oid: Arc<str>,
+    hash_oids: [Arc<str>; ImprintAlgorithm::ALL.len()],
+    node_id: Arc<str>,
     signer: BatchSigner,
     clock: SharedClock,
     guard: Arc<ClockGuard>,
     serials: serial::SerialGenerator,
     recorder: Recorder,
-    node_id: String,
 }
 
 /// Signatures per HSM pool job, at most, when requests pile up (see [`BatchSigner`]; what is
 /// queued is shared among the free sessions). Measured here, larger jobs win for P-256 and
 /// P-384 alike: each job costs hand-offs between threads that a VM makes dear.
 const SIGNATURES_PER_JOB: usize = 32;
+
+impl Inner {
+    /// The shared dotted form of an imprint hash's OID.
+    fn hash_oid(&self, alg: ImprintAlgorithm) -> Arc<str> {
+        ImprintAlgorithm::ALL
+            .iter()
+            .position(|a| *a == alg)
+            .and_then(|i| self.hash_oids.get(i))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(alg.oid().to_string()))
+    }
+}
 
 /// The HSM mechanism for a certificate signature algorithm (the hash is done in software).
 fn mechanism_for(alg: SignatureAlgorithm) -> SignMechanism {
@@ -255,7 +269,9 @@ impl TimeStampAuthority {
         }
         let inner = Inner {
             request_policy: setup.policy.request_policy(),
-            policy_oid: setup.policy.policy.to_string(),
+            policy_oid: setup.policy.policy.to_string().into(),
+            hash_oids: ImprintAlgorithm::ALL.map(|a| Arc::from(a.oid().to_string())),
+            node_id: setup.node_id.into(),
             template,
             signer: setup
                 .hsm
@@ -264,7 +280,6 @@ impl TimeStampAuthority {
             guard,
             serials: serial::SerialGenerator::new(prefix),
             recorder,
-            node_id: setup.node_id,
         };
         Ok((
             Self {
@@ -331,7 +346,7 @@ impl TimeStampAuthority {
             serial: serial_record.clone(),
             gen_time,
             policy_oid: inner.policy_oid.clone(),
-            hash_alg_oid: request.hash_alg.oid().to_string(),
+            hash_alg_oid: inner.hash_oid(request.hash_alg),
             message_imprint: request.imprint,
             requester,
             node_id: Some(inner.node_id.clone()),
