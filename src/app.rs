@@ -45,6 +45,10 @@ pub enum AppError {
     InvalidArgument(String),
     #[error("APP004 the audit journal does not verify: {0}")]
     AuditBroken(String),
+    #[error(
+        "APP006 the clock is not synchronized within the TSA's accuracy: run chrony or systemd-timesyncd (or, on a development machine only, set QTSP_TSA_REQUIRE_CLOCK_SYNC=false)"
+    )]
+    ClockNotSynchronized,
     #[error("APP005 cannot read {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -185,6 +189,12 @@ impl App {
         &self,
         journal: &crate::audit::Journal,
     ) -> Result<(crate::tsa::TimeStampAuthority, crate::tsa::TsaTasks), AppError> {
+        let (key, certificate) = self.tsa_unit().await?;
+        self.start_tsa_with(journal, key, certificate).await
+    }
+
+    /// The configured time-stamping unit's private key and certificate (DER).
+    async fn tsa_unit(&self) -> Result<(qtsp_hsm::KeyRef, Vec<u8>), AppError> {
         let unit = &self.config.tsa.unit;
         let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
         let entity = hierarchy.entity(unit).ok_or_else(|| {
@@ -208,7 +218,7 @@ impl App {
                     .join(format!("{unit}.crt")),
             })?
             .to_vec();
-        self.start_tsa_with(journal, key, certificate).await
+        Ok((key, certificate))
     }
 
     /// Starts the time-stamping authority with a given TSU key and certificate (DER).
@@ -363,6 +373,55 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     storage.close().await;
     served?;
     tracing::info!("qtsp stopped");
+    Ok(())
+}
+
+/// `qtsp tsa check`: signs a test token with the TSU key and checks it against the certificate,
+/// and reads the clock's synchronization, without serving or writing anything. Fails when the
+/// TSA would not issue time-stamps.
+pub async fn tsa_check(config: Config) -> Result<(), AppError> {
+    use crate::clock::SyncSource as _;
+    let app = App::build(config).await?;
+    let policy = crate::tsa::TsaPolicy::configured(&app.config.tsa)?;
+    let (key, certificate) = app.tsa_unit().await?;
+    let checked = crate::tsa::check_unit(&app.hsm, &key, &certificate, &policy).await;
+    let reading = crate::clock::KernelSync.read();
+    app.hsm.shutdown().await;
+    app.storage.close().await;
+    let template = checked?;
+    let in_sync = reading.as_ref().is_ok_and(|r| r.within(policy.accuracy));
+    let required = app.config.tsa.require_clock_sync;
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "unit       {} ({})",
+            app.config.tsa.unit,
+            template.key_algorithm()
+        );
+        println!(
+            "signature  {:?}, self-test passed",
+            template.signature_algorithm()
+        );
+        println!("policy     {}", policy.policy);
+        println!("accuracy   {} ms", policy.accuracy.as_millis());
+        match &reading {
+            Ok(r) => println!("clock      {}", r.detail),
+            Err(e) => println!("clock      unknown: {e}"),
+        }
+        println!(
+            "verdict    {}",
+            match (in_sync, required) {
+                (true, _) => "time-stamps are issued",
+                (false, true) =>
+                    "time-stamps are REFUSED (timeNotAvailable): the clock is not synchronized within the accuracy",
+                (false, false) =>
+                    "time-stamps are issued WITHOUT a synchronized clock (tsa.require_clock_sync = false)",
+            }
+        );
+    }
+    if !in_sync && required {
+        return Err(AppError::ClockNotSynchronized);
+    }
     Ok(())
 }
 

@@ -28,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: HsmCommand,
     },
+    /// The time-stamping authority.
+    Tsa {
+        #[command(subcommand)]
+        command: TsaCommand,
+    },
     /// The tamper-evident audit journal.
     Audit {
         #[command(subcommand)]
@@ -43,6 +48,12 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum HsmCommand {
     /// Log in to the token and show what answers.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum TsaCommand {
+    /// Sign a test token with the TSU key, check it, and tell whether the clock allows stamping.
     Check,
 }
 
@@ -109,6 +120,9 @@ fn main() -> ExitCode {
             Command::Hsm {
                 command: HsmCommand::Check,
             } => app::hsm_check(&config).await,
+            Command::Tsa {
+                command: TsaCommand::Check,
+            } => app::tsa_check(config).await,
             Command::Audit {
                 command: AuditCommand::Verify { bundle },
             } => app::audit_verify(&config, bundle.as_deref()).await,

@@ -1037,6 +1037,39 @@ async fn interop_rejections_and_clock_guard() {
 
     clock_guard(&data, &client, &tsu).await;
     run_ok(qtsp(&data, None).args(["audit", "verify"]));
+    tsa_check(&data).await;
+}
+
+/// `qtsp tsa check`: the self-test passes, the verdict follows the kernel's clock, and nothing is
+/// written to the journal.
+async fn tsa_check(data: &Path) {
+    let head = sqlite(data).await.audit_head().await.unwrap();
+    let relaxed = run_ok(
+        qtsp(data, None)
+            .args(["tsa", "check"])
+            .env("QTSP_TSA_REQUIRE_CLOCK_SYNC", "false"),
+    );
+    assert!(relaxed.contains("self-test passed"), "{relaxed}");
+    assert!(relaxed.contains("policy     0.4.0.2023.1.1"), "{relaxed}");
+
+    let strict = qtsp(data, None).args(["tsa", "check"]).output().unwrap();
+    let kernel = qtsp::clock::kernel::read().unwrap();
+    let in_sync = kernel.synchronized() && kernel.max_error() <= Duration::from_secs(1);
+    let stdout = String::from_utf8_lossy(&strict.stdout);
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    if in_sync {
+        assert!(strict.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("time-stamps are issued"), "{stdout}");
+    } else {
+        assert_eq!(strict.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stdout.contains("REFUSED (timeNotAvailable)"), "{stdout}");
+        assert!(stderr.contains("APP006"), "{stderr}");
+    }
+    assert_eq!(
+        sqlite(data).await.audit_head().await.unwrap(),
+        head,
+        "a check writes nothing"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -235,17 +235,9 @@ impl TimeStampAuthority {
     /// Encodes the constant parts, signs one token as a self-test, and starts the recorder
     /// and the clock monitor.
     pub async fn start(setup: TsaSetup) -> Result<(Self, TsaTasks), TsaError> {
-        let template = TokenTemplate::new(&setup.policy.token_settings(), &setup.certificate)
-            .map_err(TsaError::Certificate)?;
+        let template =
+            check_unit(&setup.hsm, &setup.key, &setup.certificate, &setup.policy).await?;
         let mechanism = mechanism_for(template.signature_algorithm());
-        self_test(
-            &template,
-            &setup.hsm,
-            &setup.key,
-            mechanism,
-            &setup.certificate,
-        )
-        .await?;
 
         let random = setup.hsm.random(8).await?;
         let mut prefix = [0u8; 8];
@@ -395,6 +387,22 @@ fn rejection(code: &'static str, fail_info: PkiFailureInfo, text: &str) -> Reply
 const SYSTEM_FAILURE_RESPONSE: [u8; 13] = [
     0x30, 0x0b, 0x30, 0x09, 0x02, 0x01, 0x02, 0x03, 0x04, 0x06, 0x00, 0x00, 0x40,
 ];
+
+/// Encodes the constant parts of the tokens of a TSU and signs one test token with its key,
+/// checked against its certificate: what [`TimeStampAuthority::start`] does first, and what
+/// `qtsp tsa check` runs without starting anything.
+pub async fn check_unit(
+    hsm: &Hsm,
+    key: &KeyRef,
+    certificate: &[u8],
+    policy: &TsaPolicy,
+) -> Result<TokenTemplate, TsaError> {
+    let template =
+        TokenTemplate::new(&policy.token_settings(), certificate).map_err(TsaError::Certificate)?;
+    let mechanism = mechanism_for(template.signature_algorithm());
+    self_test(&template, hsm, key, mechanism, certificate).await?;
+    Ok(template)
+}
 
 /// Signs one token for a fixed imprint and checks it with the certificate's public key, so that
 /// a TSU key that does not match its certificate is found at start, not by a relying party.
