@@ -10,6 +10,7 @@ pub mod ca;
 pub mod clock;
 pub mod config;
 pub mod init;
+pub mod ocsp;
 pub mod pki;
 pub mod profile;
 pub mod server;
