@@ -33,6 +33,8 @@ pub enum AppError {
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     Tsa(#[from] crate::tsa::TsaError),
+    #[error(transparent)]
+    Crl(#[from] crate::crl::CrlError),
     #[error(
         "APP001 the embedded HSM is not initialized ({missing} is missing): run `qtsp init` first"
     )]
@@ -173,7 +175,11 @@ impl App {
         })
     }
 
-    fn api_state(&self, tsa: Option<crate::tsa::TimeStampAuthority>) -> ApiState {
+    fn api_state(
+        &self,
+        tsa: Option<crate::tsa::TimeStampAuthority>,
+        crl: Option<crate::crl::CrlService>,
+    ) -> ApiState {
         ApiState {
             hsm: self.hsm.clone(),
             storage: self.storage.clone(),
@@ -181,7 +187,59 @@ impl App {
             metrics: Arc::default(),
             certificates: self.certificates.clone(),
             tsa,
+            crl,
         }
+    }
+
+    /// The CRL service of the hierarchy's CAs (root and issuing CAs): each CA's key in the HSM
+    /// (by the entity's key id) and its certificate from the data directory.
+    pub async fn start_crl(
+        &self,
+        journal: &crate::audit::Journal,
+    ) -> Result<crate::crl::CrlService, AppError> {
+        use crate::profile::CertificateKind;
+        let schedule = crate::crl::CrlSchedule::from_settings(&self.config.crl)?;
+        let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+        let mut issuers = Vec::new();
+        for entity in &hierarchy.entities {
+            let kind = crate::profile::builtin(entity.profile)
+                .map_err(crate::ca::CaError::from)?
+                .kind;
+            if kind == CertificateKind::EndEntity {
+                continue;
+            }
+            let not_initialized = || AppError::NotInitialized {
+                missing: self
+                    .config
+                    .data_dir
+                    .join("certs")
+                    .join(format!("{}.crt", entity.name)),
+            };
+            let key = self
+                .hsm
+                .find_key(&entity.key_id()?)
+                .await?
+                .ok_or_else(not_initialized)?;
+            let certificate = self
+                .certificates
+                .get(&entity.name)
+                .ok_or_else(not_initialized)?;
+            issuers.push(crate::crl::CrlIssuer::new(
+                &entity.name,
+                key,
+                certificate,
+                self.hsm.clone(),
+                self.storage.clone(),
+                journal.clone(),
+                self.clock.clone(),
+                schedule,
+            )?);
+        }
+        Ok(crate::crl::CrlService::new(
+            issuers,
+            self.clock.clone(),
+            &journal.system_actor(),
+        ))
     }
 
     /// Starts the time-stamping authority with the TSU key and certificate of the hierarchy.
@@ -257,8 +315,9 @@ impl App {
         bound: BoundServer,
         shutdown: Shutdown,
         tsa: Option<crate::tsa::TimeStampAuthority>,
+        crl: Option<crate::crl::CrlService>,
     ) -> Result<(), AppError> {
-        let state = self.api_state(tsa);
+        let state = self.api_state(tsa, crl);
         bound
             .serve(
                 api::public_router(state.clone()),
@@ -310,6 +369,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let journal = open_journal(&app.config, &app.hsm, &app.storage, &app.clock).await?;
     journal.record_service_started().await?;
     let (tsa, tsa_tasks) = app.start_tsa(&journal).await?;
+    let crl = app.start_crl(&journal).await?;
     let bound = app.bind().await?;
     let public = bound.public_addr();
     let api = bound.api_addr();
@@ -342,7 +402,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     };
     let hsm = app.hsm.clone();
     let storage = app.storage.clone();
-    let served = app.serve_on(bound, shutdown, Some(tsa)).await;
+    let served = app.serve_on(bound, shutdown, Some(tsa), Some(crl)).await;
     // Every request is answered: the recorder writes what is queued and stops.
     if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)
         .await

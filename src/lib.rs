@@ -9,6 +9,7 @@ pub mod bench;
 pub mod ca;
 pub mod clock;
 pub mod config;
+pub mod crl;
 pub mod init;
 pub mod ocsp;
 pub mod pki;

@@ -1100,3 +1100,55 @@ async fn timestamp_batch_and_its_audit_record_commit_together(storage: Storage) 
     assert_eq!(storage.count_timestamps().await.unwrap(), 500);
     assert_valid_chain(&storage, 9).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// CRL numbers
+// ---------------------------------------------------------------------------------------------
+
+storage_test!(crl_numbers_only_increase_per_issuer);
+async fn crl_numbers_only_increase_per_issuer(storage: Storage) {
+    assert_eq!(storage.last_crl_number(ISSUER).await.unwrap(), 0);
+    assert_eq!(storage.next_crl_number(ISSUER, T0).await.unwrap(), 1);
+    assert_eq!(storage.next_crl_number(ISSUER, T0).await.unwrap(), 2);
+    // Each CA counts on its own.
+    assert_eq!(storage.next_crl_number("other-ca", T0).await.unwrap(), 1);
+    assert_eq!(storage.last_crl_number(ISSUER).await.unwrap(), 2);
+    assert_eq!(storage.last_crl_number("other-ca").await.unwrap(), 1);
+
+    // Concurrent allocations get distinct numbers, without gaps.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.next_crl_number(ISSUER, T0).await.unwrap() })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for t in tasks {
+        assert!(numbers.insert(t.await.unwrap()), "a number was given twice");
+    }
+    assert_eq!(numbers, (3..=18).collect());
+    assert_eq!(storage.last_crl_number(ISSUER).await.unwrap(), 18);
+
+    let err = storage.next_crl_number("", T0).await.unwrap_err();
+    assert_eq!(err.code(), "DB015");
+}
+
+storage_test!(last_revocation_id_per_issuer);
+async fn last_revocation_id_per_issuer(storage: Storage) {
+    assert_eq!(storage.last_revocation_id_of(ISSUER).await.unwrap(), 0);
+    for n in 1..=3u64 {
+        issue(&storage, n, if n == 2 { "other-ca" } else { ISSUER }).await;
+        storage
+            .revoke(&RevocationRequest {
+                serial: serial(n),
+                reason: RevocationReason::KeyCompromise,
+                revoked_at: T0,
+                invalidity_date: None,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(storage.last_revocation_id_of(ISSUER).await.unwrap(), 3);
+    assert_eq!(storage.last_revocation_id_of("other-ca").await.unwrap(), 2);
+    assert_eq!(storage.last_revocation_id_of("nobody").await.unwrap(), 0);
+}

@@ -1,6 +1,7 @@
 //! HTTP only: routes, DTOs and the mapping of service errors to HTTP. Services know nothing of HTTP.
 
 mod certs;
+pub mod crl;
 pub mod error;
 mod health;
 pub mod metrics;
@@ -26,6 +27,8 @@ pub struct ApiState {
     pub certificates: Arc<std::collections::BTreeMap<String, axum::body::Bytes>>,
     /// The time-stamping authority, when this node runs one.
     pub tsa: Option<crate::tsa::TimeStampAuthority>,
+    /// The CRLs of the hierarchy's CAs, served at `/crl/{ca}.crl`, when this node publishes them.
+    pub crl: Option<crate::crl::CrlService>,
 }
 
 /// Routes of the public HTTP listener: TSA, OCSP, CRL, certificates (later issues), health, metrics.
@@ -36,6 +39,7 @@ pub fn public_router(state: ApiState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::render))
         .route("/certs/{file}", get(certs::certificate))
+        .route("/crl/{file}", get(crl::crl))
         .route("/tsa", post(tsa::time_stamp))
         .fallback(error::not_found)
         .with_state(state)

@@ -170,6 +170,24 @@ pub enum AuditEvent {
         /// Signature algorithm, `ecdsa-p256-sha256`.
         algorithm: String,
     },
+    /// A CA signed a CRL and released it.
+    CrlPublished {
+        /// Issuing CA name.
+        issuer: String,
+        /// cRLNumber.
+        crl_number: u64,
+        /// thisUpdate.
+        #[serde(with = "micros_time")]
+        this_update: OffsetDateTime,
+        /// nextUpdate.
+        #[serde(with = "micros_time")]
+        next_update: OffsetDateTime,
+        /// Number of revoked certificates listed.
+        revoked: u64,
+        /// SHA-256 of the CRL DER, lowercase hex.
+        #[serde(with = "hex32")]
+        crl_sha256: [u8; 32],
+    },
 }
 
 /// How a ceremony ended.
@@ -204,7 +222,7 @@ pub enum KeyPurpose {
 
 impl AuditEvent {
     /// Every event type, in declaration order (kept in step with the enum by a test).
-    pub const EVENT_TYPES: [&'static str; 15] = [
+    pub const EVENT_TYPES: [&'static str; 16] = [
         "ceremony_started",
         "ceremony_completed",
         "key_generated",
@@ -220,6 +238,7 @@ impl AuditEvent {
         "service_started",
         "service_stopped",
         CHECKPOINT_SIGNED,
+        "crl_published",
     ];
 
     /// Stable snake_case name, stored as the record's `event_type` and as the payload's
@@ -241,6 +260,7 @@ impl AuditEvent {
             AuditEvent::ServiceStarted { .. } => "service_started",
             AuditEvent::ServiceStopped { .. } => "service_stopped",
             AuditEvent::CheckpointSigned { .. } => CHECKPOINT_SIGNED,
+            AuditEvent::CrlPublished { .. } => "crl_published",
         }
     }
 
@@ -377,6 +397,14 @@ mod tests {
                 record_hash: [1; 32],
                 key_id: "ab".repeat(32),
                 algorithm: "ecdsa-p256-sha256".into(),
+            },
+            AuditEvent::CrlPublished {
+                issuer: "qca".into(),
+                crl_number: 42,
+                this_update: datetime!(2026-11-23 10:00:00 UTC),
+                next_update: datetime!(2026-11-24 10:00:00 UTC),
+                revoked: 3,
+                crl_sha256: [0x5c; 32],
             },
         ]
     }

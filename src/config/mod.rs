@@ -65,6 +65,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub pki: PkiSettings,
     pub tsa: TsaSettings,
+    pub crl: CrlSettings,
     pub log: LogSettings,
     /// `SOFTHSM2_CONF` as found in the environment (the embedded token needs it to name ours).
     pub softhsm2_conf_env: Option<PathBuf>,
@@ -198,6 +199,16 @@ pub struct TsaSettings {
     pub accuracy: Option<Duration>,
     /// The time-stamping unit's name in the hierarchy.
     pub unit: String,
+}
+
+/// CRL publication settings (`[crl]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrlSettings {
+    /// nextUpdate - thisUpdate (default 24 h, at most 7 days).
+    pub next_update: Duration,
+    /// Rebuild a served CRL when it is older than this, even without a new revocation (default
+    /// 1 h; shorter than `next_update`, so that a served CRL is never past its nextUpdate).
+    pub refresh: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +375,7 @@ pub fn load_from(
     };
 
     let tsa = tsa_settings(raw.tsa, &pick, &origin)?;
+    let crl = crl_settings(raw.crl, &origin)?;
 
     let log = LogSettings {
         format: match pick(env::LOG_FORMAT, "log.format", raw.log.format) {
@@ -393,6 +405,7 @@ pub fn load_from(
         server,
         pki,
         tsa,
+        crl,
         log,
         softhsm2_conf_env: env.get(env::SOFTHSM2_CONF).map(PathBuf::from),
         reexecuted: env.contains_key(env::REEXECUTED),
@@ -465,6 +478,31 @@ fn tsa_settings(
         policy_oid,
         accuracy,
         unit,
+    })
+}
+
+fn crl_settings(raw: raw::RawCrl, origin: &Origin<'_>) -> Result<CrlSettings, ConfigError> {
+    let hours = positive(
+        raw.next_update_hours,
+        origin("crl.next_update_hours"),
+        24,
+        1..=168,
+    )?;
+    let minutes = positive(
+        raw.refresh_minutes,
+        origin("crl.refresh_minutes"),
+        60,
+        1..=10_080,
+    )?;
+    if minutes >= hours * 60 {
+        return Err(origin("crl.refresh_minutes").invalid(
+            &format!("{minutes} minutes is not shorter than nextUpdate ({hours} h)"),
+            "refresh CRLs well before their nextUpdate, e.g. refresh_minutes = 60",
+        ));
+    }
+    Ok(CrlSettings {
+        next_update: Duration::from_secs(hours * 3600),
+        refresh: Duration::from_secs(minutes * 60),
     })
 }
 

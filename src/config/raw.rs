@@ -26,6 +26,18 @@ pub(super) struct RawConfig {
     pub pki: RawPki,
     #[serde(default)]
     pub tsa: RawTsa,
+    #[serde(default)]
+    pub crl: RawCrl,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCrl {
+    /// nextUpdate - thisUpdate of every CRL, in hours (1..=168); default 24.
+    pub next_update_hours: Option<i64>,
+    /// A served CRL is rebuilt when older than this, in minutes, even without a new revocation;
+    /// default 60. Must be shorter than next_update_hours.
+    pub refresh_minutes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

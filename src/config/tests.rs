@@ -315,3 +315,27 @@ fn pki_urls_default_to_the_listeners_and_are_checked() {
         "{msg}"
     );
 }
+
+#[test]
+fn crl_settings_default_and_bounds() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.crl.next_update, Duration::from_secs(24 * 3600));
+    assert_eq!(config.crl.refresh, Duration::from_secs(3600));
+    let config = from_file(
+        r#"
+        version = 1
+        [crl]
+        next_update_hours = 48
+        refresh_minutes = 30
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.crl.next_update, Duration::from_secs(48 * 3600));
+    assert_eq!(config.crl.refresh, Duration::from_secs(30 * 60));
+    let too_long = message(from_file("version = 1\n[crl]\nnext_update_hours = 169\n"));
+    assert!(too_long.contains("crl.next_update_hours"), "{too_long}");
+    let not_shorter = message(from_file(
+        "version = 1\n[crl]\nnext_update_hours = 1\nrefresh_minutes = 60\n",
+    ));
+    assert!(not_shorter.contains("crl.refresh_minutes"), "{not_shorter}");
+}

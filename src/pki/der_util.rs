@@ -1,4 +1,4 @@
-//! Small DER helpers: RFC 5280 times and key identifiers.
+//! Small DER helpers: RFC 5280 times (Time, GeneralizedTime) and key identifiers.
 
 use std::time::Duration;
 
@@ -28,6 +28,16 @@ pub fn x509_time(t: OffsetDateTime) -> Result<Time, PkiError> {
     } else {
         Ok(Time::GeneralTime(GeneralizedTime::from_date_time(dt)))
     }
+}
+
+/// A GeneralizedTime for `t`, truncated to whole seconds, in the RFC 5280 form
+/// `YYYYMMDDHHMMSSZ` whatever the year (for values that are always GeneralizedTime: the CRL entry
+/// extension invalidityDate, expiredCertsOnCRL). Times before 1970 are refused.
+pub fn generalized_time(t: OffsetDateTime) -> Result<GeneralizedTime, PkiError> {
+    let secs = u64::try_from(t.unix_timestamp())
+        .map_err(|_| PkiError::invalid("GeneralizedTime", format!("{t} is before 1970")))?;
+    GeneralizedTime::from_unix_duration(Duration::from_secs(secs))
+        .map_err(PkiError::encode("GeneralizedTime"))
 }
 
 /// The instant of an X.509 `Time`.
@@ -82,6 +92,17 @@ mod tests {
             "180f32303530303130313030303030305a"
         );
         assert!(x509_time(datetime!(1969-12-31 23:59:59 UTC)).is_err());
+    }
+
+    #[test]
+    fn generalized_time_is_whole_seconds_in_any_year() {
+        let t = generalized_time(datetime!(2026-03-01 12:34:56.75 UTC)).unwrap();
+        // 18 0f "20260301123456Z"
+        assert_eq!(
+            hex::encode(t.to_der().unwrap()),
+            "180f32303236303330313132333435365a"
+        );
+        assert!(generalized_time(datetime!(1969-12-31 23:59:59 UTC)).is_err());
     }
 
     #[test]

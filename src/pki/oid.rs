@@ -133,6 +133,9 @@ pub const ANY_POLICY: ObjectIdentifier = oid("2.5.29.32.0");
 pub const ID_CE_AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier = oid("2.5.29.35");
 /// `id-ce-extKeyUsage` (`2.5.29.37`).
 pub const ID_CE_EXT_KEY_USAGE: ObjectIdentifier = oid("2.5.29.37");
+/// `id-ce-expiredCertsOnCRL` (`2.5.29.60`, ITU-T X.509 clause 9.6.2.9): the CRL keeps entries
+/// of certificates that expired after this GeneralizedTime. Not in RFC 5280.
+pub const ID_CE_EXPIRED_CERTS_ON_CRL: ObjectIdentifier = oid("2.5.29.60");
 /// `id-pe-authorityInfoAccess` (`1.3.6.1.5.5.7.1.1`).
 pub const ID_PE_AUTHORITY_INFO_ACCESS: ObjectIdentifier = oid("1.3.6.1.5.5.7.1.1");
 
@@ -409,6 +412,16 @@ mod tests {
             pin(constant, dotted);
             assert_eq!(constant, db, "{dotted}");
         }
+    }
+
+    #[test]
+    fn expired_certs_on_crl_is_pinned() {
+        // X.509 only (no RFC 5280 name, so no const-oid entry): id-ce 60.
+        pin(ID_CE_EXPIRED_CERTS_ON_CRL, "2.5.29.60");
+        assert_eq!(
+            ID_CE_EXPIRED_CERTS_ON_CRL.parent(),
+            ID_CE_CRL_NUMBER.parent()
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! `#[source]` of a [`StorageError`]). Times are always passed in by the caller: this module
 //! never reads the clock.
 //!
-//! Schema: `migrations/sqlite/0001_initial.sql` and `migrations/postgres/0001_initial.sql`
-//! (same logical schema), embedded in the binary and applied by [`Storage::migrate`].
+//! Schema: `migrations/sqlite/NNNN_*.sql` and `migrations/postgres/NNNN_*.sql` (same logical
+//! schema: 0001 initial, 0002 CRL numbers), embedded in the binary and applied by
+//! [`Storage::migrate`].
 //!
 //! Portability: each query is written once where the SQL is portable and run on the right pool
 //! by the internal `with_db!` macro. Times are INTEGER microseconds since the Unix epoch on
@@ -15,6 +16,7 @@
 
 mod audit;
 mod certificates;
+mod crls;
 mod db;
 mod error;
 mod migrations;

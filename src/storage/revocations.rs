@@ -165,6 +165,24 @@ impl Storage {
         })
     }
 
+    /// The highest revocation id among the revocations of `issuer` (0 when it revoked nothing).
+    /// Ids only grow in commit order, so a CRL built after reading this holds at least the
+    /// revocations up to it; a larger value later means the CRL is out of date.
+    pub async fn last_revocation_id_of(&self, issuer: &str) -> Result<u64, StorageError> {
+        const OP: &str = "last_revocation_id_of";
+        let id: i64 = with_db!(&self.db, |pool, DB| {
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM revocations WHERE issuer = $1")
+                .bind(issuer)
+                .fetch_one(pool)
+                .await
+                .map_err(query_err(OP))?
+        });
+        u64::try_from(id).map_err(|_| StorageError::Corrupt {
+            column: "revocations.id",
+            detail: format!("negative id {id}"),
+        })
+    }
+
     /// The highest revocation id (0 when nothing is revoked).
     pub async fn last_revocation_id(&self) -> Result<u64, StorageError> {
         const OP: &str = "last_revocation_id";
