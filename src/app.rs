@@ -35,6 +35,8 @@ pub enum AppError {
     Tsa(#[from] crate::tsa::TsaError),
     #[error(transparent)]
     Crl(#[from] crate::crl::CrlError),
+    #[error(transparent)]
+    Ocsp(#[from] crate::ocsp::OcspError),
     #[error(
         "APP001 the embedded HSM is not initialized ({missing} is missing): run `qtsp init` first"
     )]
@@ -179,6 +181,7 @@ impl App {
         &self,
         tsa: Option<crate::tsa::TimeStampAuthority>,
         crl: Option<crate::crl::CrlService>,
+        ocsp: Option<crate::ocsp::OcspResponder>,
     ) -> ApiState {
         ApiState {
             hsm: self.hsm.clone(),
@@ -188,7 +191,59 @@ impl App {
             certificates: self.certificates.clone(),
             tsa,
             crl,
+            ocsp,
         }
+    }
+
+    /// The OCSP responder: the hierarchy's delegated responder (the entity with the
+    /// `ocsp-responder` profile), its key in the HSM (by the entity's key id) and its
+    /// certificate, answering for the CA that issued it.
+    pub async fn start_ocsp(&self) -> Result<crate::ocsp::OcspResponder, AppError> {
+        let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+        let entity = hierarchy
+            .entities
+            .iter()
+            .find(|e| e.profile == crate::profile::ProfileId::OcspResponder)
+            .ok_or_else(|| {
+                AppError::InvalidArgument(
+                    "policies/hierarchy.toml has no ocsp-responder entity".into(),
+                )
+            })?;
+        let issuer = entity.issuer.as_deref().ok_or_else(|| {
+            AppError::InvalidArgument(format!("OCSP responder `{}` has no issuer", entity.name))
+        })?;
+        let not_initialized = |name: &str| AppError::NotInitialized {
+            missing: self
+                .config
+                .data_dir
+                .join("certs")
+                .join(format!("{name}.crt")),
+        };
+        let key = self
+            .hsm
+            .find_key(&entity.key_id()?)
+            .await?
+            .ok_or_else(|| not_initialized(&entity.name))?;
+        let responder_certificate = self
+            .certificates
+            .get(&entity.name)
+            .ok_or_else(|| not_initialized(&entity.name))?;
+        let ca_certificate = self
+            .certificates
+            .get(issuer)
+            .ok_or_else(|| not_initialized(issuer))?;
+        let authority = crate::ocsp::OcspAuthority::from_certificate_der(issuer, ca_certificate)?;
+        let next_update = time::Duration::try_from(self.config.ocsp.next_update)
+            .map_err(|e| AppError::InvalidArgument(format!("ocsp.next_update_minutes: {e}")))?;
+        Ok(crate::ocsp::OcspResponder::new(
+            vec![authority],
+            key,
+            responder_certificate,
+            self.hsm.clone(),
+            self.storage.clone(),
+            self.clock.clone(),
+            next_update,
+        )?)
     }
 
     /// The CRL service of the hierarchy's CAs (root and issuing CAs): each CA's key in the HSM
@@ -316,8 +371,9 @@ impl App {
         shutdown: Shutdown,
         tsa: Option<crate::tsa::TimeStampAuthority>,
         crl: Option<crate::crl::CrlService>,
+        ocsp: Option<crate::ocsp::OcspResponder>,
     ) -> Result<(), AppError> {
-        let state = self.api_state(tsa, crl);
+        let state = self.api_state(tsa, crl, ocsp);
         bound
             .serve(
                 api::public_router(state.clone()),
@@ -370,6 +426,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     journal.record_service_started().await?;
     let (tsa, tsa_tasks) = app.start_tsa(&journal).await?;
     let crl = app.start_crl(&journal).await?;
+    let ocsp = app.start_ocsp().await?;
     let bound = app.bind().await?;
     let public = bound.public_addr();
     let api = bound.api_addr();
@@ -402,7 +459,9 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     };
     let hsm = app.hsm.clone();
     let storage = app.storage.clone();
-    let served = app.serve_on(bound, shutdown, Some(tsa), Some(crl)).await;
+    let served = app
+        .serve_on(bound, shutdown, Some(tsa), Some(crl), Some(ocsp))
+        .await;
     // Every request is answered: the recorder writes what is queued and stops.
     if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)
         .await

@@ -90,3 +90,39 @@ pub fn timestamp_reply(der: Vec<u8>, kind: TimestampHttp) -> Response {
     )
         .into_response()
 }
+
+/// How an OCSP answer goes out (RFC 6960 appendix A.1, RFC 9919 section 5): every answer,
+/// successful or not, is an `OCSPResponse` in an `application/ocsp-response` body; the HTTP
+/// status only says whether the HTTP request was understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcspHttp {
+    /// A protocol answer (`successful`, `malformedRequest`, `unauthorized`...): 200.
+    Answer,
+    /// The POST body was not labelled `application/ocsp-request`: 415, with a
+    /// `malformedRequest` body.
+    WrongContentType,
+}
+
+/// The HTTP response carrying a DER `OCSPResponse`, with the given caching headers.
+pub fn ocsp_reply(
+    der: Vec<u8>,
+    kind: OcspHttp,
+    headers: Vec<(axum::http::HeaderName, String)>,
+) -> Response {
+    let status = match kind {
+        OcspHttp::Answer => StatusCode::OK,
+        OcspHttp::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    };
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, super::ocsp::OCSP_RESPONSE)],
+        der,
+    )
+        .into_response();
+    for (name, value) in headers {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}

@@ -5,6 +5,7 @@ pub mod crl;
 pub mod error;
 mod health;
 pub mod metrics;
+pub mod ocsp;
 pub mod tsa;
 
 use axum::Router;
@@ -29,6 +30,8 @@ pub struct ApiState {
     pub tsa: Option<crate::tsa::TimeStampAuthority>,
     /// The CRLs of the hierarchy's CAs, served at `/crl/{ca}.crl`, when this node publishes them.
     pub crl: Option<crate::crl::CrlService>,
+    /// The OCSP responder, served at `/ocsp`, when this node runs one.
+    pub ocsp: Option<crate::ocsp::OcspResponder>,
 }
 
 /// Routes of the public HTTP listener: TSA, OCSP, CRL, certificates (later issues), health, metrics.
@@ -40,6 +43,8 @@ pub fn public_router(state: ApiState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/certs/{file}", get(certs::certificate))
         .route("/crl/{file}", get(crl::crl))
+        .route("/ocsp", post(ocsp::post))
+        .route("/ocsp/{*request}", get(ocsp::get))
         .route("/tsa", post(tsa::time_stamp))
         .fallback(error::not_found)
         .with_state(state)

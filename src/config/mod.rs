@@ -66,6 +66,7 @@ pub struct Config {
     pub pki: PkiSettings,
     pub tsa: TsaSettings,
     pub crl: CrlSettings,
+    pub ocsp: OcspSettings,
     pub log: LogSettings,
     /// `SOFTHSM2_CONF` as found in the environment (the embedded token needs it to name ours).
     pub softhsm2_conf_env: Option<PathBuf>,
@@ -209,6 +210,13 @@ pub struct CrlSettings {
     /// Rebuild a served CRL when it is older than this, even without a new revocation (default
     /// 1 h; shorter than `next_update`, so that a served CRL is never past its nextUpdate).
     pub refresh: Duration,
+}
+
+/// OCSP responder settings (`[ocsp]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspSettings {
+    /// nextUpdate - thisUpdate of every response (default 1 h, at most 7 days).
+    pub next_update: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +384,16 @@ pub fn load_from(
 
     let tsa = tsa_settings(raw.tsa, &pick, &origin)?;
     let crl = crl_settings(raw.crl, &origin)?;
+    let ocsp = OcspSettings {
+        next_update: Duration::from_secs(
+            positive(
+                raw.ocsp.next_update_minutes,
+                origin("ocsp.next_update_minutes"),
+                60,
+                1..=10_080,
+            )? * 60,
+        ),
+    };
 
     let log = LogSettings {
         format: match pick(env::LOG_FORMAT, "log.format", raw.log.format) {
@@ -406,6 +424,7 @@ pub fn load_from(
         pki,
         tsa,
         crl,
+        ocsp,
         log,
         softhsm2_conf_env: env.get(env::SOFTHSM2_CONF).map(PathBuf::from),
         reexecuted: env.contains_key(env::REEXECUTED),

@@ -28,6 +28,15 @@ pub(super) struct RawConfig {
     pub tsa: RawTsa,
     #[serde(default)]
     pub crl: RawCrl,
+    #[serde(default)]
+    pub ocsp: RawOcsp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOcsp {
+    /// nextUpdate - thisUpdate of every OCSP response, in minutes (1..=10080); default 60.
+    pub next_update_minutes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

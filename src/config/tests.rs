@@ -339,3 +339,17 @@ fn crl_settings_default_and_bounds() {
     ));
     assert!(not_shorter.contains("crl.refresh_minutes"), "{not_shorter}");
 }
+
+#[test]
+fn ocsp_settings_default_and_bounds() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.ocsp.next_update, Duration::from_secs(3600));
+    let config = from_file("version = 1\n[ocsp]\nnext_update_minutes = 15\n").unwrap();
+    assert_eq!(config.ocsp.next_update, Duration::from_secs(15 * 60));
+    for bad in ["0", "10081"] {
+        let error = message(from_file(&format!(
+            "version = 1\n[ocsp]\nnext_update_minutes = {bad}\n"
+        )));
+        assert!(error.contains("ocsp.next_update_minutes"), "{error}");
+    }
+}

@@ -167,7 +167,7 @@ fn extension<T: Encode>(
     })
 }
 
-pub(super) fn crl_reason(reason: RevocationReason) -> CrlReason {
+pub(crate) fn crl_reason(reason: RevocationReason) -> CrlReason {
     match reason {
         RevocationReason::Unspecified => CrlReason::Unspecified,
         RevocationReason::KeyCompromise => CrlReason::KeyCompromise,

@@ -233,7 +233,8 @@ impl CrlIssuer {
     }
 }
 
-fn sign_mechanism(algorithm: SignatureAlgorithm) -> SignMechanism {
+/// The HSM mechanism of a signature algorithm.
+pub(crate) fn sign_mechanism(algorithm: SignatureAlgorithm) -> SignMechanism {
     let digest = match algorithm.digest() {
         DigestAlgorithm::Sha256 => DigestAlg::Sha256,
         DigestAlgorithm::Sha384 => DigestAlg::Sha384,
@@ -247,4 +248,4 @@ fn sign_mechanism(algorithm: SignatureAlgorithm) -> SignMechanism {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

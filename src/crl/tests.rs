@@ -18,10 +18,10 @@ use crate::pki::{SubjectName, der_util::x509_time};
 use crate::profile::{self, IssuerInfo, ProfileId, TbsRequest, UrlContext};
 use crate::storage::{CertificateSerial, RevocationReason, RevocationRecord};
 
-const T0: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
+pub(crate) const T0: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
 const NOW: OffsetDateTime = datetime!(2026-06-15 08:30:12.345 UTC);
 
-fn key(seed: u8) -> p384::ecdsa::SigningKey {
+pub(crate) fn key(seed: u8) -> p384::ecdsa::SigningKey {
     p384::ecdsa::SigningKey::from_slice(&[seed; 48]).unwrap()
 }
 
@@ -51,7 +51,7 @@ fn org(cn: &str) -> SubjectName {
 }
 
 /// A self-signed P-384 root certificate with notBefore T0.
-fn root(key: &p384::ecdsa::SigningKey) -> Vec<u8> {
+pub(crate) fn root(key: &p384::ecdsa::SigningKey) -> Vec<u8> {
     let name = org("qtsp test root");
     let spki = spki(key);
     let urls = UrlContext::new("http://pki.qtsp.test", "https://www.qtsp.test", "root").unwrap();

@@ -1,13 +1,15 @@
 //! OCSP responder (RFC 6960, RFC 9919 lightweight profile, EN 319 411-2).
 //!
-//! So far: [`request`] checks an `OCSPRequest` and turns what cannot be answered into an
-//! unsigned `OCSPResponse` carrying only its `OCSPResponseStatus`. The status source, the signed
-//! `BasicOCSPResponse` and the pre-signed response cache come next; the ASN.1 types are in
-//! [`crate::pki::ocsp`].
+//! [`request`] checks an `OCSPRequest` and turns what cannot be answered into an unsigned
+//! `OCSPResponse` carrying only its `OCSPResponseStatus`; [`responder`] answers the rest with a
+//! `BasicOCSPResponse` signed on demand in the HSM, the status read from the database. The
+//! pre-signed response cache comes next; the ASN.1 types are in [`crate::pki::ocsp`].
 
 pub mod request;
+pub mod responder;
 
 pub use request::{
     CertIdHash, CheckedOcspRequest, MAX_NONCE_LEN, MAX_REQUEST_LEN, MAX_REQUESTS, OcspRefusal,
     RequestedCert, check_request,
 };
+pub use responder::{OcspAnswer, OcspAuthority, OcspError, OcspResponder};

@@ -1,0 +1,675 @@
+//! The OCSP responder: answers a checked request ([`super::request`]) with a `BasicOCSPResponse`
+//! signed on demand by the delegated responder key in the HSM.
+//!
+//! One request, step by step:
+//!
+//! 1. [`check_request`] refuses what cannot be answered (`malformedRequest`, unsigned);
+//! 2. each `CertID` is matched against the CAs this responder speaks for, by comparing its
+//!    `issuerNameHash` / `issuerKeyHash` with the SHA-1 and SHA-256 hashes of each CA's subject
+//!    `Name` DER and `subjectPublicKey` bits, computed once at start. A `CertID` of any other CA
+//!    makes the whole answer `unauthorized` (RFC 6960 section 2.3), unsigned;
+//! 3. the status of each serial is read from the database on every request (the database is the
+//!    truth, there is no status cache yet): an issued certificate of that CA is `good` or
+//!    `revoked` (time, and reason unless `unspecified`), anything else is `unknown`;
+//! 4. the `ResponseData` is encoded (responderID byKey, producedAt = thisUpdate = now truncated
+//!    to the second, nextUpdate = thisUpdate + the configured period, ArchiveCutoff = the CA
+//!    certificate's notBefore on every `SingleResponse` as EN 319 411-2 asks, the nonce echoed),
+//!    its digest is signed in the HSM, the signature is verified with the responder
+//!    certificate's key, and the `OCSPResponse` is assembled by hand from pre-encoded parts
+//!    (the signature algorithm and the `certs` field with the responder certificate).
+//!
+//! Nothing fails open: an error after the request check is `tryLater` (HSM, transient database
+//! error) or `internalError`, as an unsigned `OCSPResponse`, never a panic.
+
+use der::asn1::{Null, OctetString};
+use der::{Decode, Encode};
+use qtsp_hsm::{Hsm, KeyRef};
+use sha2::Digest as _;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
+
+use super::request::{CertIdHash, CheckedOcspRequest, RequestedCert, check_request};
+use crate::clock::SharedClock;
+use crate::pki::der_util::{from_x509_time, generalized_time, truncate_to_seconds};
+use crate::pki::der_write::{push_header, push_tlv, tag, tlv};
+use crate::pki::ocsp::{
+    CertStatus, OCSP_V1, OcspResponse, OcspResponseStatus, ResponderId, ResponseData, RevokedInfo,
+    SingleResponse,
+};
+use crate::pki::{KeyAlgorithm, PkiError, SignatureAlgorithm, oid};
+use crate::storage::{CertificateSerial, CertificateState, RevocationReason, Storage};
+
+/// Default nextUpdate - thisUpdate of a response.
+pub const DEFAULT_NEXT_UPDATE: time::Duration = time::Duration::hours(1);
+/// Longest nextUpdate - thisUpdate accepted (a week).
+pub const MAX_NEXT_UPDATE: time::Duration = time::Duration::days(7);
+
+/// Why a response could not be made. Messages start with a stable code (`OCSP2nn`) or carry the
+/// typed error of the layer that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OcspError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Hsm(#[from] qtsp_hsm::HsmError),
+    #[error("OCSP201 the certificate cannot sign OCSP responses: {0}")]
+    InvalidResponder(String),
+    #[error("OCSP202 invalid CA certificate for the OCSP responder: {0}")]
+    InvalidAuthority(String),
+    #[error("OCSP203 the OCSP response signature does not verify with the responder key: {0}")]
+    BadSignature(String),
+    #[error("OCSP204 invalid OCSP response validity period: {0}")]
+    Schedule(String),
+}
+
+/// The code of an `unauthorized` answer: a `CertID` names a CA this responder does not answer
+/// for.
+pub const UNAUTHORIZED_CODE: &str = "OCSP120";
+
+impl OcspError {
+    /// The stable code (`OCSP2nn`, or the failed layer's).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Pki(e) => e.code(),
+            Self::Storage(e) => e.code(),
+            Self::Hsm(e) => e.code(),
+            Self::InvalidResponder(_) => "OCSP201",
+            Self::InvalidAuthority(_) => "OCSP202",
+            Self::BadSignature(_) => "OCSP203",
+            Self::Schedule(_) => "OCSP204",
+        }
+    }
+
+    /// The `OCSPResponseStatus` the client gets: `tryLater` when waiting may help (the HSM, a
+    /// transient database error), else `internalError`.
+    #[must_use]
+    pub fn status(&self) -> OcspResponseStatus {
+        match self {
+            Self::Hsm(_) => OcspResponseStatus::TryLater,
+            Self::Storage(e) if e.is_transient() => OcspResponseStatus::TryLater,
+            _ => OcspResponseStatus::InternalError,
+        }
+    }
+}
+
+/// SHA-1 of `data`.
+fn sha1(data: &[u8]) -> Vec<u8> {
+    sha1::Sha1::digest(data).to_vec()
+}
+
+/// SHA-256 of `data`.
+fn sha256(data: &[u8]) -> Vec<u8> {
+    sha2::Sha256::digest(data).to_vec()
+}
+
+/// The value of a certificate's `subjectPublicKey` BIT STRING (no tag, length or unused-bits
+/// octet), what `issuerKeyHash` and `ResponderID.byKey` hash.
+fn public_key_bits(cert: &Certificate) -> Result<Vec<u8>, String> {
+    cert.tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .as_bytes()
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| "the public key BIT STRING has unused bits".to_owned())
+}
+
+/// A CA this responder answers for, with the `CertID` hashes that name it.
+#[derive(Debug, Clone)]
+pub struct OcspAuthority {
+    name: String,
+    sha1_name: Vec<u8>,
+    sha1_key: Vec<u8>,
+    sha256_name: Vec<u8>,
+    sha256_key: Vec<u8>,
+    /// The ArchiveCutoff extension (the CA certificate's notBefore), the same on every answer.
+    archive_cutoff: Extension,
+    subject_der: Vec<u8>,
+}
+
+impl OcspAuthority {
+    /// The CA `name` (its certificates are stored under that issuer name) with its certificate
+    /// (DER).
+    pub fn from_certificate_der(name: &str, certificate_der: &[u8]) -> Result<Self, OcspError> {
+        let cert = Certificate::from_der(certificate_der)
+            .map_err(|e| OcspError::InvalidAuthority(format!("not a DER certificate: {e}")))?;
+        let tbs = cert.tbs_certificate();
+        let subject_der = tbs
+            .subject()
+            .to_der()
+            .map_err(PkiError::encode("CA subject"))?;
+        let key = public_key_bits(&cert).map_err(OcspError::InvalidAuthority)?;
+        let not_before = from_x509_time(&tbs.validity().not_before)?;
+        let cutoff = generalized_time(not_before)?
+            .to_der()
+            .map_err(PkiError::encode("ArchiveCutoff"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            sha1_name: sha1(&subject_der),
+            sha1_key: sha1(&key),
+            sha256_name: sha256(&subject_der),
+            sha256_key: sha256(&key),
+            archive_cutoff: Extension {
+                extn_id: oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF,
+                critical: false,
+                extn_value: OctetString::new(cutoff).map_err(PkiError::encode("ArchiveCutoff"))?,
+            },
+            subject_der,
+        })
+    }
+
+    /// The CA name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `cert` names this CA.
+    fn names(&self, cert: &RequestedCert) -> bool {
+        let (name, key) = match cert.hash_alg {
+            CertIdHash::Sha1 => (&self.sha1_name, &self.sha1_key),
+            CertIdHash::Sha256 => (&self.sha256_name, &self.sha256_key),
+        };
+        cert.issuer_name_hash == *name && cert.issuer_key_hash == *key
+    }
+}
+
+/// The delegated responder: its HSM key and what is encoded once from its certificate.
+#[derive(Debug)]
+struct Signer {
+    key: KeyRef,
+    parts: SignerParts,
+}
+
+impl Signer {
+    fn new(key: KeyRef, certificate_der: &[u8]) -> Result<Self, OcspError> {
+        Ok(Self {
+            key,
+            parts: Signer::new_parts(certificate_der)?,
+        })
+    }
+}
+
+/// What is encoded once from the responder certificate.
+#[derive(Debug)]
+struct SignerParts {
+    spki_der: Vec<u8>,
+    algorithm: SignatureAlgorithm,
+    responder_id: ResponderId,
+    /// DER of the `signatureAlgorithm` AlgorithmIdentifier.
+    algorithm_der: Vec<u8>,
+    /// DER of `certs [0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate.
+    certs_der: Vec<u8>,
+    issuer_der: Vec<u8>,
+}
+
+impl Signer {
+    fn new_parts(certificate_der: &[u8]) -> Result<SignerParts, OcspError> {
+        let invalid = |s: String| OcspError::InvalidResponder(s);
+        let cert = Certificate::from_der(certificate_der)
+            .map_err(|e| invalid(format!("not a DER certificate: {e}")))?;
+        let tbs = cert.tbs_certificate();
+        let eku = tbs
+            .get_extension::<ExtendedKeyUsage>()
+            .map_err(|e| invalid(e.to_string()))?;
+        if !eku.is_some_and(|(_, eku)| eku.0.contains(&oid::ID_KP_OCSP_SIGNING)) {
+            return Err(invalid(
+                "the certificate lacks extendedKeyUsage id-kp-OCSPSigning".into(),
+            ));
+        }
+        let spki_der = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(PkiError::encode("responder SubjectPublicKeyInfo"))?;
+        let algorithm = SignatureAlgorithm::for_issuer_key(KeyAlgorithm::from_spki_der(&spki_der)?);
+        let key_hash = sha1(&public_key_bits(&cert).map_err(invalid)?);
+        let algorithm_der = algorithm
+            .algorithm_identifier()
+            .to_der()
+            .map_err(PkiError::encode("signatureAlgorithm"))?;
+        let certs_der = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, certificate_der));
+        Ok(SignerParts {
+            spki_der,
+            algorithm,
+            responder_id: ResponderId::ByKey(
+                OctetString::new(key_hash).map_err(PkiError::encode("ResponderID"))?,
+            ),
+            algorithm_der,
+            certs_der,
+            issuer_der: tbs
+                .issuer()
+                .to_der()
+                .map_err(PkiError::encode("responder issuer"))?,
+        })
+    }
+}
+
+/// What went out, for the HTTP layer (caching headers) and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspAnswer {
+    /// DER `OCSPResponse`.
+    pub der: Vec<u8>,
+    /// Its `responseStatus`.
+    pub status: OcspResponseStatus,
+    /// thisUpdate and nextUpdate of a `successful` answer (the same for every `SingleResponse`).
+    pub validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    /// Whether the answer echoes a nonce (and so must not be cached).
+    pub nonce: bool,
+    /// The stable code of what went wrong, when the answer is not `successful`.
+    pub error_code: Option<&'static str>,
+}
+
+impl OcspAnswer {
+    fn error(status: OcspResponseStatus, code: &'static str) -> Self {
+        Self {
+            // Three fixed octets: an encoding failure here cannot happen, and would leave an
+            // empty body rather than a panic.
+            der: OcspResponse::error(status).to_der().unwrap_or_default(),
+            status,
+            validity: None,
+            nonce: false,
+            error_code: Some(code),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    authorities: Vec<OcspAuthority>,
+    signer: Signer,
+    hsm: Hsm,
+    storage: Storage,
+    clock: SharedClock,
+    next_update: time::Duration,
+}
+
+/// The OCSP responder of one delegated responder certificate, for the CAs that certified it.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OcspResponder {
+    inner: Arc<Inner>,
+}
+
+impl OcspResponder {
+    /// The responder whose key is `key` in the HSM and whose certificate is
+    /// `responder_certificate_der`, answering for `authorities`, each of which must be the
+    /// issuer of the responder certificate (a delegated responder speaks only for its CA,
+    /// RFC 6960 section 4.2.2.2). `next_update` is nextUpdate - thisUpdate, from one second to
+    /// [`MAX_NEXT_UPDATE`].
+    pub fn new(
+        authorities: Vec<OcspAuthority>,
+        key: KeyRef,
+        responder_certificate_der: &[u8],
+        hsm: Hsm,
+        storage: Storage,
+        clock: SharedClock,
+        next_update: time::Duration,
+    ) -> Result<Self, OcspError> {
+        if next_update < time::Duration::SECOND || next_update > MAX_NEXT_UPDATE {
+            return Err(OcspError::Schedule(format!(
+                "nextUpdate period {next_update} is not between 1 s and {MAX_NEXT_UPDATE}"
+            )));
+        }
+        let signer = Signer::new(key, responder_certificate_der)?;
+        if authorities.is_empty() {
+            return Err(OcspError::InvalidAuthority("no CA to answer for".into()));
+        }
+        if let Some(other) = authorities
+            .iter()
+            .find(|a| a.subject_der != signer.parts.issuer_der)
+        {
+            return Err(OcspError::InvalidAuthority(format!(
+                "CA `{}` did not issue the responder certificate",
+                other.name
+            )));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                authorities,
+                signer,
+                hsm,
+                storage,
+                clock,
+                next_update,
+            }),
+        })
+    }
+
+    /// The names of the CAs answered for.
+    pub fn authorities(&self) -> impl Iterator<Item = &str> {
+        self.inner.authorities.iter().map(OcspAuthority::name)
+    }
+
+    /// nextUpdate - thisUpdate.
+    #[must_use]
+    pub fn next_update(&self) -> time::Duration {
+        self.inner.next_update
+    }
+
+    /// Now, from the responder's clock.
+    #[must_use]
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// Answers the DER `OCSPRequest` `request`: always an `OCSPResponse`, whatever happens.
+    pub async fn respond(&self, request: &[u8]) -> OcspAnswer {
+        let checked = match check_request(request) {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                tracing::debug!(%refusal, "OCSP request refused");
+                return OcspAnswer::error(refusal.status(), refusal.code());
+            }
+        };
+        self.respond_checked(&checked).await
+    }
+
+    /// Answers a checked request.
+    pub async fn respond_checked(&self, request: &CheckedOcspRequest) -> OcspAnswer {
+        let mut authorities = Vec::with_capacity(request.requests.len());
+        for cert in &request.requests {
+            match self.inner.authorities.iter().find(|a| a.names(cert)) {
+                Some(authority) => authorities.push(authority),
+                None => {
+                    return OcspAnswer::error(OcspResponseStatus::Unauthorized, UNAUTHORIZED_CODE);
+                }
+            }
+        }
+        match self.sign(request, &authorities).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                let status = error.status();
+                tracing::error!(%error, status = status.name(), "cannot answer an OCSP request");
+                OcspAnswer::error(status, error.code())
+            }
+        }
+    }
+
+    /// The status of `cert`, issued (or not) by `authority`, as the database has it now.
+    async fn status(
+        &self,
+        authority: &OcspAuthority,
+        cert: &RequestedCert,
+    ) -> Result<CertStatus, OcspError> {
+        // A serial storage cannot hold (zero, negative, over 20 octets) was never issued.
+        let Ok(serial) = CertificateSerial::from_der_content(cert.serial_number.as_bytes()) else {
+            return Ok(CertStatus::Unknown(Null));
+        };
+        let Some(record) = self.inner.storage.certificate(&serial).await? else {
+            return Ok(CertStatus::Unknown(Null));
+        };
+        if record.issuer != authority.name || record.state != CertificateState::Issued {
+            return Ok(CertStatus::Unknown(Null));
+        }
+        Ok(match record.revocation {
+            None => CertStatus::Good(Null),
+            Some(revocation) => CertStatus::Revoked(RevokedInfo {
+                revocation_time: generalized_time(revocation.revoked_at)?,
+                // Omitted for `unspecified`, as in the CRL (RFC 5280 section 5.3.1).
+                revocation_reason: (revocation.reason != RevocationReason::Unspecified)
+                    .then(|| crate::crl::build::crl_reason(revocation.reason)),
+            }),
+        })
+    }
+
+    async fn sign(
+        &self,
+        request: &CheckedOcspRequest,
+        authorities: &[&OcspAuthority],
+    ) -> Result<OcspAnswer, OcspError> {
+        let inner = &*self.inner;
+        let now = truncate_to_seconds(inner.clock.now());
+        let next = now + inner.next_update;
+        let this_update = generalized_time(now)?;
+        let next_update = generalized_time(next)?;
+        let mut responses = Vec::with_capacity(request.requests.len());
+        for (cert, authority) in request.requests.iter().zip(authorities) {
+            responses.push(SingleResponse {
+                cert_id: cert.cert_id.clone(),
+                cert_status: self.status(authority, cert).await?,
+                this_update,
+                next_update: Some(next_update),
+                single_extensions: Some(vec![authority.archive_cutoff.clone()]),
+            });
+        }
+        let response_extensions = match &request.nonce {
+            Some(nonce) => {
+                let value = OctetString::new(nonce.clone())
+                    .and_then(|n| n.to_der())
+                    .and_then(OctetString::new)
+                    .map_err(PkiError::encode("nonce"))?;
+                Some(vec![Extension {
+                    extn_id: oid::ID_PKIX_OCSP_NONCE,
+                    critical: false,
+                    extn_value: value,
+                }])
+            }
+            None => None,
+        };
+        let data = ResponseData {
+            version: OCSP_V1,
+            responder_id: inner.signer.parts.responder_id.clone(),
+            produced_at: this_update,
+            responses,
+            response_extensions,
+        };
+        let tbs_der = data.to_der().map_err(PkiError::encode("ResponseData"))?;
+        let key = &inner.signer.key;
+        let signer = &inner.signer.parts;
+        let digest = signer.algorithm.digest().digest(&tbs_der);
+        let signature = inner
+            .hsm
+            .sign_digest(key, crate::crl::sign_mechanism(signer.algorithm), &digest)
+            .await?;
+        let signature = signature.to_x509_bytes();
+        signer
+            .algorithm
+            .verify_digest(&signer.spki_der, &digest, signature)
+            .map_err(|e| OcspError::BadSignature(e.to_string()))?;
+        Ok(OcspAnswer {
+            der: assemble(
+                &signer.algorithm_der,
+                &signer.certs_der,
+                &tbs_der,
+                signature,
+            ),
+            status: OcspResponseStatus::Successful,
+            validity: Some((now, next)),
+            nonce: request.nonce.is_some(),
+            error_code: None,
+        })
+    }
+}
+
+/// `OCSPResponse { successful, [0] { id-pkix-ocsp-basic, OCTET STRING { BasicOCSPResponse } } }`
+/// around the signed `tbs_der`.
+/// `algorithm_der` is the DER `signatureAlgorithm`, `certs_der` the DER `certs` field.
+fn assemble(algorithm_der: &[u8], certs_der: &[u8], tbs_der: &[u8], signature: &[u8]) -> Vec<u8> {
+    // BIT STRING: the unused-bits octet (0), then the signature.
+    let bit_string_len = 1 + signature.len();
+    let mut basic_content = Vec::with_capacity(
+        tbs_der.len() + algorithm_der.len() + bit_string_len + 4 + certs_der.len(),
+    );
+    basic_content.extend_from_slice(tbs_der);
+    basic_content.extend_from_slice(algorithm_der);
+    push_header(&mut basic_content, BIT_STRING, bit_string_len);
+    basic_content.push(0);
+    basic_content.extend_from_slice(signature);
+    basic_content.extend_from_slice(certs_der);
+    let basic = tlv(tag::SEQUENCE, &basic_content);
+
+    let mut bytes_content = Vec::with_capacity(basic.len() + 20);
+    push_tlv(
+        &mut bytes_content,
+        tag::OBJECT_IDENTIFIER,
+        oid::ID_PKIX_OCSP_BASIC.as_bytes(),
+    );
+    push_tlv(&mut bytes_content, tag::OCTET_STRING, &basic);
+    let response_bytes = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, &bytes_content));
+
+    let mut content = Vec::with_capacity(response_bytes.len() + 3);
+    // responseStatus ENUMERATED successful (0).
+    content.extend_from_slice(&[ENUMERATED, 0x01, 0x00]);
+    content.extend_from_slice(&response_bytes);
+    tlv(tag::SEQUENCE, &content)
+}
+
+/// BIT STRING tag.
+const BIT_STRING: u8 = 0x03;
+/// ENUMERATED tag.
+const ENUMERATED: u8 = 0x0a;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::crl::tests::{T0, key, root};
+    use crate::pki::ocsp::{BasicOcspResponse, CertId};
+    use der::asn1::BitString;
+    use spki::AlgorithmIdentifierOwned;
+    use x509_cert::serial_number::SerialNumber;
+
+    fn requested(hash_alg: CertIdHash, name_hash: Vec<u8>, key_hash: Vec<u8>) -> RequestedCert {
+        let cert_id = CertId {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: hash_alg.oid(),
+                parameters: None,
+            },
+            issuer_name_hash: OctetString::new(name_hash.clone()).unwrap(),
+            issuer_key_hash: OctetString::new(key_hash.clone()).unwrap(),
+            serial_number: SerialNumber::new(&[1]).unwrap(),
+        };
+        RequestedCert {
+            hash_alg,
+            issuer_name_hash: name_hash,
+            issuer_key_hash: key_hash,
+            serial_number: cert_id.serial_number.clone(),
+            cert_id,
+        }
+    }
+
+    #[test]
+    fn authority_is_named_by_sha1_and_sha256_cert_ids() {
+        let der = root(&key(7));
+        let authority = OcspAuthority::from_certificate_der("root", &der).unwrap();
+        let cert = Certificate::from_der(&der).unwrap();
+        let name = cert.tbs_certificate().subject().to_der().unwrap();
+        let bits = cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .raw_bytes()
+            .to_vec();
+        let sha1_id = requested(
+            CertIdHash::Sha1,
+            sha1::Sha1::digest(&name).to_vec(),
+            sha1::Sha1::digest(&bits).to_vec(),
+        );
+        assert!(authority.names(&sha1_id));
+        let sha256_id = requested(
+            CertIdHash::Sha256,
+            sha2::Sha256::digest(&name).to_vec(),
+            sha2::Sha256::digest(&bits).to_vec(),
+        );
+        assert!(authority.names(&sha256_id));
+        // The right hashes under the wrong algorithm, or one hash wrong: not this CA.
+        let mut swapped = sha1_id.clone();
+        swapped.hash_alg = CertIdHash::Sha256;
+        assert!(!authority.names(&swapped));
+        let mut other_key = sha1_id;
+        other_key.issuer_key_hash[0] ^= 1;
+        assert!(!authority.names(&other_key));
+        // ArchiveCutoff: the CA certificate's notBefore, non-critical.
+        assert_eq!(
+            authority.archive_cutoff.extn_id,
+            oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF
+        );
+        assert!(!authority.archive_cutoff.critical);
+        let cutoff =
+            der::asn1::GeneralizedTime::from_der(authority.archive_cutoff.extn_value.as_bytes())
+                .unwrap();
+        assert_eq!(cutoff, generalized_time(T0).unwrap());
+    }
+
+    #[test]
+    fn assembled_response_decodes_as_a_basic_response() {
+        let cert_der = root(&key(9));
+        let data = ResponseData {
+            version: OCSP_V1,
+            responder_id: ResponderId::ByKey(OctetString::new(vec![0xab; 20]).unwrap()),
+            produced_at: generalized_time(T0).unwrap(),
+            responses: vec![],
+            response_extensions: None,
+        };
+        let tbs_der = data.to_der().unwrap();
+        let algorithm = SignatureAlgorithm::EcdsaWithSha256;
+        let algorithm_der = algorithm.algorithm_identifier().to_der().unwrap();
+        let certs_der = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, &cert_der));
+        let signature = vec![0x30; 200];
+        let der = assemble(&algorithm_der, &certs_der, &tbs_der, &signature);
+
+        let response = OcspResponse::from_der(&der).unwrap();
+        assert_eq!(response.response_status, OcspResponseStatus::Successful);
+        let bytes = response.response_bytes.unwrap();
+        assert_eq!(bytes.response_type, oid::ID_PKIX_OCSP_BASIC);
+        let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+        assert_eq!(basic.tbs_response_data, data);
+        assert_eq!(basic.signature_algorithm, algorithm.algorithm_identifier());
+        assert_eq!(basic.signature, BitString::from_bytes(&signature).unwrap());
+        let certs = basic.certs.unwrap();
+        assert_eq!(certs.len(), 1);
+        assert_eq!(certs[0].to_der().unwrap(), cert_der);
+        // The same bytes as the der crate's encoding of the whole tree.
+        assert_eq!(
+            OcspResponse {
+                response_status: OcspResponseStatus::Successful,
+                response_bytes: Some(crate::pki::ocsp::ResponseBytes {
+                    response_type: oid::ID_PKIX_OCSP_BASIC,
+                    response: OctetString::new(
+                        BasicOcspResponse {
+                            tbs_response_data: data,
+                            signature_algorithm: algorithm.algorithm_identifier(),
+                            signature: BitString::from_bytes(&signature).unwrap(),
+                            certs: Some(certs),
+                        }
+                        .to_der()
+                        .unwrap()
+                    )
+                    .unwrap(),
+                }),
+            }
+            .to_der()
+            .unwrap(),
+            der
+        );
+    }
+
+    #[test]
+    fn errors_become_unsigned_status_answers() {
+        let answer = OcspAnswer::error(OcspResponseStatus::Unauthorized, UNAUTHORIZED_CODE);
+        assert_eq!(answer.der, [0x30, 0x03, 0x0a, 0x01, 0x06]);
+        assert_eq!(answer.validity, None);
+        assert_eq!(
+            OcspError::Schedule("x".into()).status(),
+            OcspResponseStatus::InternalError
+        );
+        assert_eq!(OcspError::Schedule("x".into()).code(), "OCSP204");
+        assert_eq!(
+            OcspError::BadSignature("x".into()).status(),
+            OcspResponseStatus::InternalError
+        );
+    }
+
+    #[test]
+    fn a_responder_certificate_needs_the_ocsp_signing_eku() {
+        // A root CA certificate has no id-kp-OCSPSigning.
+        let error = Signer::new_parts(&root(&key(3))).unwrap_err();
+        assert!(error.to_string().starts_with("OCSP201"), "{error}");
+    }
+}

@@ -1,0 +1,466 @@
+//! OCSP end to end: `qtsp init`, natural-person certificates issued through the CA pipeline
+//! (`qtsp bench issue`), one revoked through the storage API, then `qtsp serve` answering
+//! `POST /ocsp` and `GET /ocsp/{base64}`. Judged by independent tools: `openssl ocsp` as the
+//! client (signature, responder authorisation, nonce, statuses) and pkilint's
+//! `lint_ocsp_response` (no ERROR or FATAL).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::pki::{openssl, pkilint, run_pkilint, write_cert};
+use qtsp::storage::{
+    CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,
+    StorageOptions,
+};
+use time::OffsetDateTime;
+
+const QTSP: &str = env!("CARGO_BIN_EXE_qtsp");
+
+fn qtsp(data_dir: &Path) -> Command {
+    let mut command = Command::new(QTSP);
+    command
+        .env("QTSP_DATA_DIR", data_dir)
+        .env("QTSP_PUBLIC_LISTEN", "127.0.0.1:0")
+        .env("QTSP_API_LISTEN", "127.0.0.1:0")
+        .env("QTSP_LOG", "warn")
+        // Certificates must name public URLs: ETSI lints refuse internal names such as 127.0.0.1.
+        .env("QTSP_PUBLIC_BASE_URL", "http://qtsp.example.eu")
+        .env("QTSP_PDS_BASE_URL", "https://qtsp.example.eu/pds")
+        .env_remove("QTSP_DATABASE_URL")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+struct Server {
+    child: Child,
+    public: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &Path) -> Server {
+    let mut child = qtsp(data_dir)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = sender.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let public = loop {
+        let line = receiver
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("qtsp serve did not print its listeners: {seen:#?}"));
+        if line.starts_with("qtsp: public listener")
+            && let Some(address) = line
+                .split("http://")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+        {
+            break address;
+        }
+        seen.push(line);
+    };
+    // Keep draining stderr so that the child never blocks on a full pipe (and show it on failure).
+    std::thread::spawn(move || {
+        while let Ok(line) = receiver.recv() {
+            eprintln!("[qtsp serve] {line}");
+        }
+    });
+    Server { child, public }
+}
+
+async fn storage(data_dir: &Path) -> Storage {
+    Storage::open_sqlite(&data_dir.join("qtsp.db"), StorageOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn revoke(db: &Storage, certificate: &CertificateRecord, reason: RevocationReason) {
+    db.revoke(&RevocationRequest {
+        serial: certificate.serial.clone(),
+        reason,
+        revoked_at: OffsetDateTime::now_utc(),
+        invalidity_date: None,
+    })
+    .await
+    .unwrap();
+}
+
+/// `openssl ocsp` with `args`; returns (success, stdout + stderr).
+fn ocsp(args: &[&str]) -> (bool, String) {
+    let mut all = vec!["ocsp"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = openssl(&all);
+    (ok, format!("{out}{err}"))
+}
+
+/// A query through `openssl ocsp` (POST): the response must verify against the hierarchy, and
+/// is saved to `respout`.
+fn query(
+    url: &str,
+    issuer: &Path,
+    chain: &Path,
+    target: &[&str],
+    extra: &[&str],
+    respout: &Path,
+) -> String {
+    let mut args = vec![
+        "-issuer",
+        issuer.to_str().unwrap(),
+        "-url",
+        url,
+        "-CAfile",
+        chain.to_str().unwrap(),
+        "-resp_text",
+        "-respout",
+        respout.to_str().unwrap(),
+    ];
+    args.extend_from_slice(target);
+    args.extend_from_slice(extra);
+    let (ok, text) = ocsp(&args);
+    assert!(ok, "openssl ocsp {args:?}:\n{text}");
+    assert!(text.contains("Response verify OK"), "{args:?}:\n{text}");
+    text
+}
+
+/// pkilint's lint_ocsp_response: no ERROR or FATAL; every finding is shown in the test output.
+fn lint(response: &Path) {
+    let Some(bin) = pkilint() else { return };
+    let report = run_pkilint(&bin, "lint_ocsp_response", &["-s", "INFO"], response);
+    eprintln!("{}:\n{}", report.command, report.output);
+    report.assert_clean();
+}
+
+fn percent_encode(b64: &str) -> String {
+    b64.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let data = tmp.join("var");
+    run_ok(qtsp(&data).arg("init"));
+    run_ok(qtsp(&data).args([
+        "bench",
+        "issue",
+        "--seconds",
+        "0.5",
+        "--concurrency",
+        "1",
+        "--no-baseline",
+    ]));
+    let db = storage(&data).await;
+    let people: Vec<CertificateRecord> = db
+        .certificates_by_issuer("qualified-ca", None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.profile == "qualified-natural-person" && c.state == CertificateState::Issued)
+        .collect();
+    assert!(
+        people.len() >= 2,
+        "only {} certificates issued",
+        people.len()
+    );
+    let (_, good_pem) = write_cert(tmp, "good", people[0].der.as_ref().unwrap());
+    let (_, revoked_pem) = write_cert(tmp, "revoked", people[1].der.as_ref().unwrap());
+    revoke(&db, &people[1], RevocationReason::KeyCompromise).await;
+    // Never issued: a serial of 20 random-looking octets.
+    let unknown_serial = "0x5a17c0ffee0ddba11deadbeef0123456789abcde";
+    assert!(
+        people
+            .iter()
+            .all(|p| !p.serial.to_hex().ends_with("0123456789abcde"))
+    );
+
+    let certs = data.join("certs");
+    let issuer = certs.join("qualified-ca.pem");
+    let chain = tmp.join("chain.pem");
+    std::fs::write(
+        &chain,
+        [
+            std::fs::read_to_string(certs.join("root.pem")).unwrap(),
+            std::fs::read_to_string(&issuer).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+
+    let server = serve(&data);
+    let url = format!("http://{}/ocsp", server.public);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = reqwest::Client::new();
+
+    // POST, with and without a nonce: good, revoked (with its reason), unknown.
+    for nonce in [&[][..], &["-no_nonce"][..]] {
+        let suffix = if nonce.is_empty() {
+            "nonce"
+        } else {
+            "no-nonce"
+        };
+        let good = tmp.join(format!("good-{suffix}.der"));
+        let text = query(
+            &url,
+            &issuer,
+            &chain,
+            &["-cert", good_pem.to_str().unwrap()],
+            nonce,
+            &good,
+        );
+        assert!(text.contains("good.pem: good"), "{text}");
+        assert!(text.contains("Responder Id: "), "{text}");
+        assert!(text.contains("Next Update:"), "{text}");
+        assert!(text.contains("Archive Cutoff"), "{text}");
+        assert!(text.contains("ecdsa-with-SHA256"), "{text}");
+        assert_eq!(text.contains("OCSP Nonce"), nonce.is_empty(), "{text}");
+
+        let revoked = tmp.join(format!("revoked-{suffix}.der"));
+        let text = query(
+            &url,
+            &issuer,
+            &chain,
+            &["-cert", revoked_pem.to_str().unwrap()],
+            nonce,
+            &revoked,
+        );
+        assert!(text.contains("revoked.pem: revoked"), "{text}");
+        assert!(text.contains("Reason: keyCompromise"), "{text}");
+        assert!(text.contains("Revocation Time:"), "{text}");
+
+        let unknown = tmp.join(format!("unknown-{suffix}.der"));
+        let text = query(
+            &url,
+            &issuer,
+            &chain,
+            &["-serial", unknown_serial],
+            nonce,
+            &unknown,
+        );
+        assert!(text.contains(": unknown"), "{text}");
+    }
+    // SHA-256 CertIDs and two certificates in one request.
+    let both = tmp.join("both.der");
+    let text = query(
+        &url,
+        &issuer,
+        &chain,
+        &[
+            "-sha256",
+            "-cert",
+            good_pem.to_str().unwrap(),
+            "-cert",
+            revoked_pem.to_str().unwrap(),
+        ],
+        &[],
+        &both,
+    );
+    assert!(text.contains("good.pem: good"), "{text}");
+    assert!(text.contains("revoked.pem: revoked"), "{text}");
+    assert!(text.contains("Hash Algorithm: sha256"), "{text}");
+
+    for name in [
+        "good-no-nonce",
+        "revoked-no-nonce",
+        "unknown-no-nonce",
+        "good-nonce",
+    ] {
+        lint(&tmp.join(format!("{name}.der")));
+    }
+
+    // GET /ocsp/{base64}: a request made by openssl, answered with caching headers.
+    for (nonce, name) in [(true, "get-nonce"), (false, "get")] {
+        let req = tmp.join(format!("{name}-req.der"));
+        let mut args = vec![
+            "-issuer",
+            issuer.to_str().unwrap(),
+            "-cert",
+            good_pem.to_str().unwrap(),
+            "-reqout",
+            req.to_str().unwrap(),
+        ];
+        if !nonce {
+            args.push("-no_nonce");
+        }
+        let (ok, text) = ocsp(&args);
+        assert!(ok, "{text}");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).unwrap());
+        let response = client
+            .get(format!("{url}/{}", percent_encode(&b64)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "application/ocsp-response"
+        );
+        let cache_control = response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if nonce {
+            assert_eq!(cache_control, "no-cache");
+        } else {
+            let max_age: i64 = cache_control
+                .split("max-age=")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((3000..=3600).contains(&max_age), "{cache_control}");
+            assert!(response.headers().contains_key("last-modified"));
+            assert!(
+                response.headers()["expires"]
+                    .to_str()
+                    .unwrap()
+                    .ends_with(" GMT")
+            );
+        }
+        let resp = tmp.join(format!("{name}.der"));
+        std::fs::write(&resp, response.bytes().await.unwrap()).unwrap();
+        let mut args = vec![
+            "-respin",
+            resp.to_str().unwrap(),
+            "-issuer",
+            issuer.to_str().unwrap(),
+            "-cert",
+            good_pem.to_str().unwrap(),
+            "-CAfile",
+            chain.to_str().unwrap(),
+            "-resp_text",
+        ];
+        if nonce {
+            // The request's nonce cannot be matched by -respin: only check the echo.
+            args.push("-no_nonce");
+        }
+        let (ok, text) = ocsp(&args);
+        assert!(ok && text.contains("Response verify OK"), "{text}");
+        assert!(text.contains("good.pem: good"), "{text}");
+        assert_eq!(text.contains("OCSP Nonce"), nonce, "{text}");
+    }
+    // The same request unencoded ('/' and '+' as they are) is found too, when it has them.
+    let b64 = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(tmp.join("get-req.der")).unwrap());
+    let response = client.get(format!("{url}/{b64}")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{b64}");
+    let body = response.bytes().await.unwrap();
+    let decoded = <qtsp::pki::ocsp::OcspResponse as der::Decode>::from_der(&body).unwrap();
+    assert_eq!(
+        decoded.response_status,
+        qtsp::pki::ocsp::OcspResponseStatus::Successful
+    );
+
+    // A CA that is not ours: unauthorized.
+    let other_key = tmp.join("other.key");
+    let other = tmp.join("other.pem");
+    let (ok, _, err) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        other_key.to_str().unwrap(),
+        "-out",
+        other.to_str().unwrap(),
+        "-subj",
+        "/CN=Someone Else CA",
+        "-days",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, text) = ocsp(&[
+        "-issuer",
+        other.to_str().unwrap(),
+        "-serial",
+        "0x01",
+        "-url",
+        &url,
+    ]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("unauthorized"), "{text}");
+
+    // Not an OCSP request: malformedRequest, HTTP 200; wrong content type: 415.
+    let response = client
+        .post(&url)
+        .header("content-type", "application/ocsp-request")
+        .body(b"\x30\x03\x02\x01\x00".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/ocsp-response"
+    );
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+    let response = client
+        .post(&url)
+        .header("content-type", "application/octet-stream")
+        .body(std::fs::read(tmp.join("get-req.der")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+    // Bad base64 in a GET: malformedRequest, HTTP 200.
+    let response = client
+        .get(format!("{url}/not%20base64!"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+
+    drop(server);
+    db.close().await;
+}
