@@ -37,6 +37,8 @@ pub enum AppError {
     Crl(#[from] crate::crl::CrlError),
     #[error(transparent)]
     Ocsp(#[from] crate::ocsp::OcspError),
+    #[error(transparent)]
+    Revoke(#[from] crate::ca::RevokeError),
     #[error(
         "APP001 the embedded HSM is not initialized ({missing} is missing): run `qtsp init` first"
     )]
@@ -182,8 +184,10 @@ impl App {
         tsa: Option<crate::tsa::TimeStampAuthority>,
         crl: Option<crate::crl::CrlService>,
         ocsp: Option<crate::ocsp::OcspResponder>,
+        admin: Option<api::admin::AdminState>,
     ) -> ApiState {
         ApiState {
+            admin: admin.map(Arc::new),
             hsm: self.hsm.clone(),
             storage: self.storage.clone(),
             node_id: Arc::from(self.config.node_id.as_str()),
@@ -244,6 +248,45 @@ impl App {
             self.clock.clone(),
             next_update,
         )?)
+    }
+
+    /// The revocation service for the hierarchy's CAs (every entity that is not an end entity).
+    pub fn revocation_service(
+        &self,
+        journal: &crate::audit::Journal,
+    ) -> Result<crate::ca::RevocationService, AppError> {
+        let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
+        let mut issuers = Vec::new();
+        for entity in &hierarchy.entities {
+            let kind = crate::profile::builtin(entity.profile)
+                .map_err(crate::ca::CaError::from)?
+                .kind;
+            if kind != crate::profile::CertificateKind::EndEntity {
+                issuers.push(entity.name.clone());
+            }
+        }
+        Ok(crate::ca::RevocationService::new(
+            self.storage.clone(),
+            journal.clone(),
+            self.clock.clone(),
+            issuers,
+        ))
+    }
+
+    /// The admin endpoints' state, when an admin token digest is configured (its file is read
+    /// now, so that a bad one stops the start).
+    pub fn admin_state(
+        &self,
+        journal: &crate::audit::Journal,
+    ) -> Result<Option<api::admin::AdminState>, AppError> {
+        let Some(source) = &self.config.admin.token_sha256 else {
+            return Ok(None);
+        };
+        let digest = source.read()?;
+        Ok(Some(api::admin::AdminState::new(
+            digest,
+            self.revocation_service(journal)?,
+        )))
     }
 
     /// The CRL service of the hierarchy's CAs (root and issuing CAs): each CA's key in the HSM
@@ -372,8 +415,9 @@ impl App {
         tsa: Option<crate::tsa::TimeStampAuthority>,
         crl: Option<crate::crl::CrlService>,
         ocsp: Option<crate::ocsp::OcspResponder>,
+        admin: Option<api::admin::AdminState>,
     ) -> Result<(), AppError> {
-        let state = self.api_state(tsa, crl, ocsp);
+        let state = self.api_state(tsa, crl, ocsp, admin);
         bound
             .serve(
                 api::public_router(state.clone()),
@@ -427,6 +471,10 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let (tsa, tsa_tasks) = app.start_tsa(&journal).await?;
     let crl = app.start_crl(&journal).await?;
     let ocsp = app.start_ocsp().await?;
+    let admin = app.admin_state(&journal)?;
+    if admin.is_none() {
+        tracing::info!("admin endpoints disabled: no admin token digest configured");
+    }
     let bound = app.bind().await?;
     let public = bound.public_addr();
     let api = bound.api_addr();
@@ -460,7 +508,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let hsm = app.hsm.clone();
     let storage = app.storage.clone();
     let served = app
-        .serve_on(bound, shutdown, Some(tsa), Some(crl), Some(ocsp))
+        .serve_on(bound, shutdown, Some(tsa), Some(crl), Some(ocsp), admin)
         .await;
     // Every request is answered: the recorder writes what is queued and stops.
     if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)
@@ -635,6 +683,69 @@ pub async fn audit_export(config: &Config, out: &Path) -> Result<(), AppError> {
             summary.checkpoints,
             summary.dir.display()
         );
+    }
+    Ok(())
+}
+
+/// What `qtsp ca revoke` was asked.
+#[derive(Debug, Clone)]
+pub struct RevokeArgs {
+    pub serial: String,
+    pub reason: String,
+    pub invalidity_date: Option<String>,
+}
+
+/// `qtsp ca revoke --serial HEX --reason REASON [--invalidity-date RFC3339]`: revokes a
+/// certificate of one of our CAs, journals it (in the same transaction), signs an audit
+/// checkpoint over it and prints the revocation.
+pub async fn ca_revoke(config: Config, args: &RevokeArgs) -> Result<(), AppError> {
+    // Refuse a bad request before touching the HSM or the database.
+    let serial = crate::ca::parse_serial(&args.serial)?;
+    let reason = crate::ca::parse_reason(&args.reason)?;
+    let invalidity_date = args
+        .invalidity_date
+        .as_deref()
+        .map(crate::ca::parse_invalidity_date)
+        .transpose()?;
+    let app = App::build(config).await?;
+    let result = async {
+        let journal = open_journal(&app.config, &app.hsm, &app.storage, &app.clock).await?;
+        let service = app.revocation_service(&journal)?;
+        let actor = format!("operator:cli@{}", app.config.node_id);
+        let record = service
+            .revoke(&serial, reason, invalidity_date, &actor)
+            .await?;
+        // The revocation is committed with its audit record; a checkpoint makes it signed now
+        // rather than at the next server checkpoint.
+        if let Err(error) = journal.checkpoint_now().await {
+            tracing::warn!(%error, "revocation recorded; the audit checkpoint will be signed later");
+        }
+        Ok::<_, AppError>(record)
+    }
+    .await;
+    app.hsm.shutdown().await;
+    app.storage.close().await;
+    let record = result?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("revoked    {}", record.serial);
+        println!("issuer     {}", record.issuer);
+        println!("reason     {} ({})", record.reason, record.reason.code());
+        println!(
+            "time       {}",
+            record
+                .revoked_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+        if let Some(date) = record.invalidity_date {
+            println!(
+                "invalid    since {}",
+                date.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            );
+        }
+        println!("record     revocation #{}", record.id);
     }
     Ok(())
 }

@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: TsaCommand,
     },
+    /// The certificate authorities.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
     /// The tamper-evident audit journal.
     Audit {
         #[command(subcommand)]
@@ -55,6 +60,24 @@ enum HsmCommand {
 enum TsaCommand {
     /// Sign a test token with the TSU key, check it, and tell whether the clock allows stamping.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Revoke a certificate issued by one of our CAs (final: no hold, no removal).
+    Revoke {
+        /// Serial number in hex (any case; `0x` and `:` separators accepted).
+        #[arg(long, value_name = "HEX")]
+        serial: String,
+        /// RFC 5280 CRLReason name, case-insensitive: unspecified, keyCompromise, cACompromise,
+        /// affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn,
+        /// aACompromise. certificateHold and removeFromCRL are refused.
+        #[arg(long, value_name = "REASON")]
+        reason: String,
+        /// When the key is known or suspected to have been compromised (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        invalidity_date: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +146,24 @@ fn main() -> ExitCode {
             Command::Tsa {
                 command: TsaCommand::Check,
             } => app::tsa_check(config).await,
+            Command::Ca {
+                command:
+                    CaCommand::Revoke {
+                        serial,
+                        reason,
+                        invalidity_date,
+                    },
+            } => {
+                app::ca_revoke(
+                    config,
+                    &app::RevokeArgs {
+                        serial,
+                        reason,
+                        invalidity_date,
+                    },
+                )
+                .await
+            }
             Command::Audit {
                 command: AuditCommand::Verify { bundle },
             } => app::audit_verify(&config, bundle.as_deref()).await,

@@ -1152,3 +1152,85 @@ async fn last_revocation_id_per_issuer(storage: Storage) {
     assert_eq!(storage.last_revocation_id_of("other-ca").await.unwrap(), 2);
     assert_eq!(storage.last_revocation_id_of("nobody").await.unwrap(), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Revocation and its audit record in one transaction
+// ---------------------------------------------------------------------------------------------
+
+storage_test!(revocation_and_its_audit_record_commit_together);
+async fn revocation_and_its_audit_record_commit_together(storage: Storage) {
+    let event = |event_type: &'static str, payload: &'static str| {
+        move |head: &AuditHead| NewAuditRecord {
+            recorded_at: T0,
+            event_type: event_type.to_owned(),
+            actor: "operator".to_owned(),
+            hash: chain_hash(&head.hash, payload),
+            payload: payload.to_owned(),
+        }
+    };
+    let request = |s: CertificateSerial| RevocationRequest {
+        serial: s,
+        reason: RevocationReason::KeyCompromise,
+        revoked_at: T0,
+        invalidity_date: None,
+    };
+    let s = issue(&storage, 9001, ISSUER).await;
+
+    // An audit record the journal refuses (empty event type) rolls the revocation back.
+    let err = storage
+        .revoke_with_audit(&request(s.clone()), ISSUER, event("", "bad"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::InvalidInput { .. }), "{err}");
+    assert!(
+        storage
+            .certificate(&s)
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation
+            .is_none()
+    );
+    assert_eq!(storage.last_revocation_id().await.unwrap(), 0);
+    assert_valid_chain(&storage, 0).await;
+
+    // Another issuer than the one the event names: refused, nothing written.
+    let err = storage
+        .revoke_with_audit(
+            &request(s.clone()),
+            "someone-else",
+            event("revocation", "x"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Conflict { .. }), "{err}");
+    assert_eq!(storage.last_revocation_id().await.unwrap(), 0);
+    assert_valid_chain(&storage, 0).await;
+
+    // Both, in one commit.
+    let (revocation, audit) = storage
+        .revoke_with_audit(&request(s.clone()), ISSUER, event("revocation", "first"))
+        .await
+        .unwrap();
+    assert_eq!(revocation.id, 1);
+    assert_eq!(revocation.issuer, ISSUER);
+    assert_eq!(audit.seq, 1);
+    assert_eq!(audit.event_type, "revocation");
+    assert_valid_chain(&storage, 1).await;
+
+    // Again: already revoked, and no second audit record.
+    let err = storage
+        .revoke_with_audit(&request(s.clone()), ISSUER, event("revocation", "second"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::AlreadyRevoked { .. }), "{err}");
+    assert_valid_chain(&storage, 1).await;
+
+    // Unknown serial: not found, no audit record.
+    let err = storage
+        .revoke_with_audit(&request(serial(9404)), ISSUER, event("revocation", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+    assert_valid_chain(&storage, 1).await;
+}

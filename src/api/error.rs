@@ -14,6 +14,15 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("no such endpoint")]
     NotFound,
+    /// Missing or wrong bearer token: 401 with `WWW-Authenticate: Bearer`.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The thing the request names does not exist (e.g. an unknown certificate serial).
+    #[error("{0}")]
+    UnknownResource(String),
+    /// The request conflicts with the current state (e.g. an already revoked certificate).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     TemporarilyUnavailable(String),
     #[error("internal error")]
@@ -31,7 +40,11 @@ impl ApiError {
     /// The CSC error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::NotFound => "invalid_request",
+            Self::InvalidRequest(_)
+            | Self::NotFound
+            | Self::UnknownResource(_)
+            | Self::Conflict(_) => "invalid_request",
+            Self::Unauthorized => "invalid_token",
             Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
@@ -40,7 +53,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownResource(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -53,7 +68,14 @@ impl IntoResponse for ApiError {
             error: self.code(),
             error_description: self.to_string(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP only: routes, DTOs and the mapping of service errors to HTTP. Services know nothing of HTTP.
 
+pub mod admin;
 mod certs;
 pub mod crl;
 pub mod error;
@@ -32,6 +33,8 @@ pub struct ApiState {
     pub crl: Option<crate::crl::CrlService>,
     /// The OCSP responder, served at `/ocsp`, when this node runs one.
     pub ocsp: Option<crate::ocsp::OcspResponder>,
+    /// The admin endpoints, when an admin token digest is configured.
+    pub admin: Option<Arc<admin::AdminState>>,
 }
 
 /// Routes of the public HTTP listener: TSA, OCSP, CRL, certificates (later issues), health, metrics.
@@ -60,6 +63,7 @@ pub fn api_router(state: ApiState) -> Router {
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/admin/revocations", post(admin::revoke))
         .fallback(error::not_found)
         .with_state(state)
         .layer(middleware::from_fn_with_state(

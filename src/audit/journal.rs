@@ -157,6 +157,31 @@ impl Journal {
         Ok(self.appended(record))
     }
 
+    /// Revokes a certificate of `issuer` and appends its [`AuditEvent::Revocation`] in one
+    /// storage transaction: the revocation and its journal entry exist together or not at all.
+    /// Storage refusals (unknown serial, already revoked...) come back as
+    /// [`AuditError::Storage`] with the typed [`StorageError`] as source.
+    pub async fn revoke(
+        &self,
+        request: &crate::storage::RevocationRequest,
+        issuer: &str,
+        actor: &str,
+    ) -> Result<(crate::storage::RevocationRecord, AuditRecord), AuditError> {
+        let event = AuditEvent::Revocation {
+            serial: request.serial.clone(),
+            issuer: issuer.to_owned(),
+            reason: request.reason,
+        };
+        let build = self.record_builder(&event, actor)?;
+        let (revocation, record) = self
+            .inner
+            .storage
+            .revoke_with_audit(request, issuer, build)
+            .await
+            .map_err(AuditError::storage("record revocation"))?;
+        Ok((revocation, self.appended(record)))
+    }
+
     /// What computes the new record from the head, under the head lock: the payload is
     /// serialized here, before any lock is taken.
     fn record_builder(

@@ -223,7 +223,10 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         let shutdown = Shutdown::default();
         let server = {
             let (app, shutdown) = (app.clone(), shutdown.clone());
-            tokio::spawn(async move { app.serve_on(bound, shutdown, Some(tsa), None, None).await })
+            tokio::spawn(async move {
+                app.serve_on(bound, shutdown, Some(tsa), None, None, None)
+                    .await
+            })
         };
 
         let mut load_config = LoadConfig::new(addr, LoadMode::ClosedLoop);

@@ -7,8 +7,12 @@
 
 pub mod ceremony;
 mod error;
+mod revoke;
 
 pub use error::CaError;
+pub use revoke::{
+    RevocationService, RevokeError, parse_invalidity_date, parse_reason, parse_serial,
+};
 
 use crate::audit::{AuditEvent, Journal};
 use crate::clock::SharedClock;

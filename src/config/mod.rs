@@ -47,6 +47,8 @@ pub mod env {
     pub const TSA_REQUIRE_CLOCK_SYNC: &str = "QTSP_TSA_REQUIRE_CLOCK_SYNC";
     pub const TSA_POLICY_OID: &str = "QTSP_TSA_POLICY_OID";
     pub const TSA_ACCURACY_MS: &str = "QTSP_TSA_ACCURACY_MS";
+    /// Hex SHA-256 of the admin bearer token (instead of `admin.token_sha256_file`).
+    pub const ADMIN_TOKEN_SHA256: &str = "QTSP_ADMIN_TOKEN_SHA256";
     /// Read, not set, by qtsp: where SoftHSM2 finds its configuration.
     pub const SOFTHSM2_CONF: &str = "SOFTHSM2_CONF";
     /// Set by qtsp on the process it re-executes with `SOFTHSM2_CONF`, so that it never loops.
@@ -67,6 +69,7 @@ pub struct Config {
     pub tsa: TsaSettings,
     pub crl: CrlSettings,
     pub ocsp: OcspSettings,
+    pub admin: AdminSettings,
     pub log: LogSettings,
     /// `SOFTHSM2_CONF` as found in the environment (the embedded token needs it to name ours).
     pub softhsm2_conf_env: Option<PathBuf>,
@@ -217,6 +220,53 @@ pub struct CrlSettings {
 pub struct OcspSettings {
     /// nextUpdate - thisUpdate of every response (default 1 h, at most 7 days).
     pub next_update: Duration,
+}
+
+/// Admin endpoints (`[admin]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdminSettings {
+    /// Where the SHA-256 of the admin bearer token comes from; `None` disables the admin
+    /// endpoints (they answer 404).
+    pub token_sha256: Option<AdminTokenDigest>,
+}
+
+/// The SHA-256 of the admin bearer token, or the file that holds it (read when the server
+/// starts, like the HSM PIN). The token itself is never configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminTokenDigest {
+    /// From `QTSP_ADMIN_TOKEN_SHA256`, checked at load.
+    Digest([u8; 32]),
+    /// `admin.token_sha256_file`.
+    File(PathBuf),
+}
+
+impl AdminTokenDigest {
+    /// The digest, reading and checking the file when it comes from one.
+    pub fn read(&self) -> Result<[u8; 32], ConfigError> {
+        match self {
+            Self::Digest(digest) => Ok(*digest),
+            Self::File(path) => {
+                let text = read_secret_file("admin.token_sha256_file", path)?;
+                // `sha256sum` output: the digest, then the file name.
+                let first = text.split_whitespace().next().unwrap_or_default();
+                parse_sha256_hex(first).ok_or_else(|| {
+                    Source::File("admin.token_sha256_file".to_owned(), path.clone()).invalid(
+                        "the file does not start with a hex SHA-256 (64 hex digits)",
+                        "write the digest of the token, e.g. `printf %s \"$TOKEN\" | sha256sum > FILE`",
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// 64 hex digits (any case) as 32 bytes.
+fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let bytes = hex::decode(text).ok()?;
+    <[u8; 32]>::try_from(bytes.as_slice()).ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,6 +444,7 @@ pub fn load_from(
             )? * 60,
         ),
     };
+    let admin = admin_settings(raw.admin, &origin, env)?;
 
     let log = LogSettings {
         format: match pick(env::LOG_FORMAT, "log.format", raw.log.format) {
@@ -425,6 +476,7 @@ pub fn load_from(
         tsa,
         crl,
         ocsp,
+        admin,
         log,
         softhsm2_conf_env: env.get(env::SOFTHSM2_CONF).map(PathBuf::from),
         reexecuted: env.contains_key(env::REEXECUTED),
@@ -523,6 +575,41 @@ fn crl_settings(raw: raw::RawCrl, origin: &Origin<'_>) -> Result<CrlSettings, Co
         next_update: Duration::from_secs(hours * 3600),
         refresh: Duration::from_secs(minutes * 60),
     })
+}
+
+fn admin_settings(
+    raw: raw::RawAdmin,
+    origin: &Origin<'_>,
+    env: &BTreeMap<String, String>,
+) -> Result<AdminSettings, ConfigError> {
+    let file = raw
+        .token_sha256_file
+        .map(|path| (path, origin("admin.token_sha256_file")));
+    let token_sha256 = match (env.get(env::ADMIN_TOKEN_SHA256), file) {
+        (Some(hex), _) => {
+            let source = Source::Env(env::ADMIN_TOKEN_SHA256.to_owned());
+            match parse_sha256_hex(hex.trim()) {
+                Some(digest) => Some(AdminTokenDigest::Digest(digest)),
+                None => {
+                    return Err(source.invalid(
+                        "is not a hex SHA-256 (64 hex digits)",
+                        "set the digest of the token, not the token: `printf %s \"$TOKEN\" | sha256sum`",
+                    ));
+                }
+            }
+        }
+        (None, Some((path, source))) => {
+            if path.as_os_str().is_empty() {
+                return Err(source.invalid(
+                    "is empty",
+                    "name the file holding the token's SHA-256, or remove the key",
+                ));
+            }
+            Some(AdminTokenDigest::File(path))
+        }
+        (None, None) => None,
+    };
+    Ok(AdminSettings { token_sha256 })
 }
 
 type Pick<'a> = dyn Fn(&str, &str, Option<String>) -> Option<(String, Source)> + 'a;

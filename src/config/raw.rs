@@ -30,6 +30,8 @@ pub(super) struct RawConfig {
     pub crl: RawCrl,
     #[serde(default)]
     pub ocsp: RawOcsp,
+    #[serde(default)]
+    pub admin: RawAdmin,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,6 +39,14 @@ pub(super) struct RawConfig {
 pub(super) struct RawOcsp {
     /// nextUpdate - thisUpdate of every OCSP response, in minutes (1..=10080); default 60.
     pub next_update_minutes: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    /// File holding the lowercase or uppercase hex SHA-256 of the admin bearer token (e.g. the
+    /// output of `sha256sum`); absent = admin endpoints disabled.
+    pub token_sha256_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

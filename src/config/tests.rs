@@ -353,3 +353,99 @@ fn ocsp_settings_default_and_bounds() {
         assert!(error.contains("ocsp.next_update_minutes"), "{error}");
     }
 }
+
+const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+#[test]
+fn admin_is_disabled_by_default() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.admin.token_sha256, None);
+}
+
+#[test]
+fn admin_token_digest_from_the_environment() {
+    let config = load_from(None, &env(&[("QTSP_ADMIN_TOKEN_SHA256", DIGEST)])).unwrap();
+    let digest = config.admin.token_sha256.unwrap().read().unwrap();
+    assert_eq!(hex::encode(digest), DIGEST);
+    // Uppercase is the same digest.
+    let upper = DIGEST.to_uppercase();
+    let config = load_from(None, &env(&[("QTSP_ADMIN_TOKEN_SHA256", &upper)])).unwrap();
+    assert_eq!(
+        hex::encode(config.admin.token_sha256.unwrap().read().unwrap()),
+        DIGEST
+    );
+}
+
+#[test]
+fn admin_token_in_place_of_its_digest_is_refused() {
+    for bad in ["s3cret-token", "", &DIGEST[..63], &format!("{DIGEST}00")] {
+        let msg = message(load_from(None, &env(&[("QTSP_ADMIN_TOKEN_SHA256", bad)])));
+        assert!(
+            msg.starts_with("CFG005") && msg.contains("QTSP_ADMIN_TOKEN_SHA256"),
+            "{msg}"
+        );
+        // The value (which might be the token itself) is not repeated.
+        if !bad.is_empty() {
+            assert!(!msg.contains(bad), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn admin_token_digest_file_is_read_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin.sha256");
+    let config = from_file(&format!(
+        "version = 1\n[admin]\ntoken_sha256_file = \"{}\"\n",
+        path.display()
+    ))
+    .unwrap();
+    let source = config.admin.token_sha256.unwrap();
+    assert_eq!(source, AdminTokenDigest::File(path.clone()));
+    // Missing file: named, with the key.
+    let msg = source.read().unwrap_err().to_string();
+    assert!(
+        msg.starts_with("CFG006") && msg.contains("admin.token_sha256_file"),
+        "{msg}"
+    );
+    // `sha256sum` output is accepted.
+    std::fs::write(&path, format!("{DIGEST}  -\n")).unwrap();
+    assert_eq!(hex::encode(source.read().unwrap()), DIGEST);
+    // Anything else is refused without echoing the content.
+    std::fs::write(&path, "the-token-itself\n").unwrap();
+    let msg = source.read().unwrap_err().to_string();
+    assert!(
+        msg.starts_with("CFG005") && msg.contains("admin.token_sha256_file"),
+        "{msg}"
+    );
+    assert!(!msg.contains("the-token-itself"), "{msg}");
+}
+
+#[test]
+fn admin_environment_digest_wins_over_the_file() {
+    let config = load_from(
+        Some((
+            Path::new("qtsp.toml"),
+            "version = 1\n[admin]\ntoken_sha256_file = \"/run/secrets/admin\"\n",
+        )),
+        &env(&[("QTSP_ADMIN_TOKEN_SHA256", DIGEST)]),
+    )
+    .unwrap();
+    assert!(matches!(
+        config.admin.token_sha256,
+        Some(AdminTokenDigest::Digest(_))
+    ));
+}
+
+#[test]
+fn admin_unknown_key_and_empty_path_are_refused() {
+    let msg = message(from_file("version = 1\n[admin]\ntoken = \"s3cret\"\n"));
+    assert!(msg.starts_with("CFG002") && msg.contains("token"), "{msg}");
+    let msg = message(from_file(
+        "version = 1\n[admin]\ntoken_sha256_file = \"\"\n",
+    ));
+    assert!(
+        msg.starts_with("CFG005") && msg.contains("admin.token_sha256_file"),
+        "{msg}"
+    );
+}

@@ -1,10 +1,11 @@
 //! Revocations: permanent, one per certificate, numbered in commit order.
 
+use super::audit::{append_audit_in_tx, check_new_record, head_from_row};
 use super::certificates::reason_from_db;
 use super::db::{
     DbRow, Dialect, is_unique_violation, query_err, to_i64, truncate, truncate_opt, with_db,
 };
-use super::records::{RevocationRecord, RevocationRequest};
+use super::records::{AuditHead, AuditRecord, NewAuditRecord, RevocationRecord, RevocationRequest};
 use super::{Storage, StorageError};
 
 macro_rules! revocation_select {
@@ -40,12 +41,51 @@ impl Storage {
         &self,
         request: &RevocationRequest,
     ) -> Result<RevocationRecord, StorageError> {
+        let (record, _) = self
+            .revoke_inner(request, None::<(&str, fn(&AuditHead) -> NewAuditRecord)>)
+            .await?;
+        Ok(record)
+    }
+
+    /// Revokes an issued certificate and appends the audit record describing it, in one
+    /// transaction: the revocation and its journal entry are committed together or not at all.
+    /// `expected_issuer` is the issuer the caller named in the audit event; a certificate of
+    /// another issuer is refused with [`StorageError::Conflict`] (nothing written). `build` is
+    /// called with the audit head, as in [`Storage::append_audit`]. Errors are those of
+    /// [`Storage::revoke`].
+    pub async fn revoke_with_audit<F>(
+        &self,
+        request: &RevocationRequest,
+        expected_issuer: &str,
+        build: F,
+    ) -> Result<(RevocationRecord, AuditRecord), StorageError>
+    where
+        F: FnOnce(&AuditHead) -> NewAuditRecord + Send,
+    {
+        let (record, audit) = self
+            .revoke_inner(request, Some((expected_issuer, build)))
+            .await?;
+        let audit = audit.ok_or_else(|| StorageError::Corrupt {
+            column: "audit_records",
+            detail: "revocation committed without its audit record".to_owned(),
+        })?;
+        Ok((record, audit))
+    }
+
+    async fn revoke_inner<F>(
+        &self,
+        request: &RevocationRequest,
+        audit: Option<(&str, F)>,
+    ) -> Result<(RevocationRecord, Option<AuditRecord>), StorageError>
+    where
+        F: FnOnce(&AuditHead) -> NewAuditRecord + Send,
+    {
         const OP: &str = "revoke";
         let serial_hex = request.serial.to_hex();
         let revoked_at = truncate(request.revoked_at)?;
         let invalidity_date = truncate_opt(request.invalidity_date)?;
         let _writer = self.write_guard().await;
-        let (id, issuer) = with_db!(&self.db, |pool, DB| {
+        let (id, issuer, audit_record) = with_db!(&self.db, |pool, DB| {
             let mut tx = pool
                 .begin_with(<DB as Dialect>::BEGIN_WRITE)
                 .await
@@ -77,6 +117,15 @@ impl Storage {
                 }
                 Some((issuer, _)) => issuer,
             };
+            if let Some((expected, _)) = &audit
+                && *expected != issuer
+            {
+                return Err(StorageError::Conflict {
+                    entity: "certificate",
+                    key: serial_hex,
+                    reason: "issued by another CA than the audit event names",
+                });
+            }
             let already: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM revocations WHERE serial_hex = $1")
                     .bind(&serial_hex)
@@ -111,11 +160,17 @@ impl Storage {
                 }
                 Err(e) => return Err(query_err(OP)(e)),
             }
+            // The audit head is locked last (as for time-stamp batches), so that the lock every
+            // appender waits for is held for the audit insert only.
+            let audit_record = match audit {
+                Some((_, build)) => Some(append_audit_in_tx!(tx, build, DB, OP)),
+                None => None,
+            };
             tx.commit().await.map_err(query_err(OP))?;
-            (id, issuer)
+            (id, issuer, audit_record)
         });
         tracing::info!(serial = %request.serial, reason = %request.reason, id, "certificate revoked");
-        Ok(RevocationRecord {
+        let record = RevocationRecord {
             id: u64::try_from(id).map_err(|_| StorageError::Corrupt {
                 column: "revocations.id",
                 detail: format!("negative id {id}"),
@@ -125,7 +180,8 @@ impl Storage {
             reason: request.reason,
             revoked_at,
             invalidity_date,
-        })
+        };
+        Ok((record, audit_record))
     }
 
     /// Every revocation of certificates of this issuer, in revocation order (for CRLs).
