@@ -103,6 +103,8 @@ enum BenchCommand {
     Issue(bench::IssueBenchArgs),
     /// RFC 3161 tokens per second through the server, beside the raw HSM rate of the TSU key.
     Tsa(bench::TsaBenchArgs),
+    /// OCSP responses per second through the server, beside the raw HSM rate of the responder key.
+    Ocsp(bench::OcspBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -179,6 +181,9 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Tsa(args),
             } => bench::tsa(&config, &args).await,
+            Command::Bench {
+                command: BenchCommand::Ocsp(args),
+            } => bench::ocsp(&config, &args).await,
         }
     });
     match result {

@@ -2,8 +2,10 @@
 //! a speed (tests never time anything).
 
 pub mod load;
+mod ocsp;
 mod tsa;
 
+pub use ocsp::{OcspBenchArgs, ocsp};
 pub use tsa::{TsaBenchArgs, tsa};
 
 use crate::app::{self, AppError};
