@@ -247,6 +247,7 @@ impl App {
             self.storage.clone(),
             self.clock.clone(),
             next_update,
+            self.config.ocsp.cache,
         )?)
     }
 

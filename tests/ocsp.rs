@@ -2,7 +2,9 @@
 //! (`qtsp bench issue`), one revoked through the storage API, then `qtsp serve` answering
 //! `POST /ocsp` and `GET /ocsp/{base64}`. Judged by independent tools: `openssl ocsp` as the
 //! client (signature, responder authorisation, nonce, statuses) and pkilint's
-//! `lint_ocsp_response` (no ERROR or FATAL).
+//! `lint_ocsp_response` (no ERROR or FATAL). The pre-signed response cache is checked through
+//! the responder's metrics: identical no-nonce answers cost one signature, a revocation made
+//! behind the server's back shows in the next answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -461,6 +463,86 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
         [0x30, 0x03, 0x0a, 0x01, 0x01]
     );
 
+    // The pre-signed response cache. Every no-nonce request for `good` above (POST and GET, same
+    // SHA-1 CertID) was signed once: two more are byte-identical to the first and cost no
+    // signature.
+    let metrics_url = format!("http://{}/metrics", server.public);
+    let signatures = metric(&client, &metrics_url, "qtsp_ocsp_signatures_total").await;
+    let hits = metric(&client, &metrics_url, "qtsp_ocsp_cache_hits_total").await;
+    let first_good = std::fs::read(tmp.join("good-no-nonce.der")).unwrap();
+    for i in 0..2 {
+        let again = tmp.join(format!("good-again-{i}.der"));
+        let text = query(
+            &url,
+            &issuer,
+            &chain,
+            &["-cert", good_pem.to_str().unwrap()],
+            &["-no_nonce"],
+            &again,
+        );
+        assert!(text.contains("good.pem: good"), "{text}");
+        assert_eq!(std::fs::read(&again).unwrap(), first_good);
+    }
+    assert_eq!(
+        metric(&client, &metrics_url, "qtsp_ocsp_signatures_total").await,
+        signatures
+    );
+    assert_eq!(
+        metric(&client, &metrics_url, "qtsp_ocsp_cache_hits_total").await,
+        hits + 2
+    );
+    // A nonce is always signed fresh, and echoed.
+    for i in 0..2 {
+        let fresh = tmp.join(format!("good-fresh-{i}.der"));
+        let text = query(
+            &url,
+            &issuer,
+            &chain,
+            &["-cert", good_pem.to_str().unwrap()],
+            &[],
+            &fresh,
+        );
+        assert!(text.contains("OCSP Nonce"), "{text}");
+        assert!(text.contains("good.pem: good"), "{text}");
+    }
+    assert_eq!(
+        metric(&client, &metrics_url, "qtsp_ocsp_signatures_total").await,
+        signatures + 2
+    );
+    // Revoked by "another process" (this test, through the database): the very next no-nonce
+    // answer says revoked, signed anew; the one after comes from the cache again.
+    revoke(&db, &people[0], RevocationReason::Superseded).await;
+    for i in 0..2 {
+        let after = tmp.join(format!("good-revoked-{i}.der"));
+        let text = query(
+            &url,
+            &issuer,
+            &chain,
+            &["-cert", good_pem.to_str().unwrap()],
+            &["-no_nonce"],
+            &after,
+        );
+        assert!(text.contains("good.pem: revoked"), "{text}");
+        assert!(text.contains("Reason: superseded"), "{text}");
+    }
+    assert_eq!(
+        std::fs::read(tmp.join("good-revoked-0.der")).unwrap(),
+        std::fs::read(tmp.join("good-revoked-1.der")).unwrap()
+    );
+    assert_eq!(
+        metric(&client, &metrics_url, "qtsp_ocsp_signatures_total").await,
+        signatures + 3
+    );
+    lint(&tmp.join("good-revoked-1.der"));
+
     drop(server);
     db.close().await;
+}
+
+/// The value of the metric `name` (no labels) at `url`.
+async fn metric(client: &reqwest::Client, url: &str, name: &str) -> u64 {
+    let text = client.get(url).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }

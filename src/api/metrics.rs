@@ -112,10 +112,43 @@ pub(super) async fn track(
 }
 
 pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoResponse {
+    let mut out = state.metrics.render();
+    if let Some(ocsp) = &state.ocsp {
+        render_ocsp(&mut out, ocsp);
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
+        out,
     )
+}
+
+/// The OCSP responder's counters: HSM signatures, answers from the pre-signed cache, and the
+/// number of answers cached now.
+fn render_ocsp(out: &mut String, ocsp: &crate::ocsp::OcspResponder) {
+    for (name, kind, help, value) in [
+        (
+            "qtsp_ocsp_signatures_total",
+            "counter",
+            "OCSP responses signed in the HSM.",
+            ocsp.signatures(),
+        ),
+        (
+            "qtsp_ocsp_cache_hits_total",
+            "counter",
+            "OCSP answers served from the pre-signed response cache.",
+            ocsp.cache_hits(),
+        ),
+        (
+            "qtsp_ocsp_cached_responses",
+            "gauge",
+            "OCSP responses held in the pre-signed response cache.",
+            u64::try_from(ocsp.cached_answers()).unwrap_or(u64::MAX),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 #[cfg(test)]

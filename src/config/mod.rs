@@ -220,6 +220,10 @@ pub struct CrlSettings {
 pub struct OcspSettings {
     /// nextUpdate - thisUpdate of every response (default 1 h, at most 7 days).
     pub next_update: Duration,
+    /// The pre-signed response cache: its bound (default 10000 responses, 0 disables it) and
+    /// how long a CA's revocation mark may be trusted (default 0: read before every cached
+    /// answer, so a revocation by any node shows at once; with N ms, at most N ms late).
+    pub cache: crate::ocsp::OcspCacheSettings,
 }
 
 /// Admin endpoints (`[admin]`).
@@ -443,6 +447,21 @@ pub fn load_from(
                 1..=10_080,
             )? * 60,
         ),
+        cache: crate::ocsp::OcspCacheSettings {
+            max_entries: usize::try_from(positive(
+                raw.ocsp.cache_max_entries,
+                origin("ocsp.cache_max_entries"),
+                crate::ocsp::cache::DEFAULT_MAX_ENTRIES as u64,
+                0..=1_000_000,
+            )?)
+            .unwrap_or(crate::ocsp::cache::DEFAULT_MAX_ENTRIES),
+            revocation_check: Duration::from_millis(positive(
+                raw.ocsp.revocation_check_ms,
+                origin("ocsp.revocation_check_ms"),
+                0,
+                0..=60_000,
+            )?),
+        },
     };
     let admin = admin_settings(raw.admin, &origin, env)?;
 

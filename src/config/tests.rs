@@ -354,6 +354,30 @@ fn ocsp_settings_default_and_bounds() {
     }
 }
 
+#[test]
+fn ocsp_cache_settings_default_and_bounds() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.ocsp.cache, crate::ocsp::OcspCacheSettings::default());
+    assert_eq!(config.ocsp.cache.max_entries, 10_000);
+    assert_eq!(config.ocsp.cache.revocation_check, Duration::ZERO);
+    let config =
+        from_file("version = 1\n[ocsp]\ncache_max_entries = 0\nrevocation_check_ms = 250\n")
+            .unwrap();
+    assert_eq!(config.ocsp.cache.max_entries, 0);
+    assert_eq!(
+        config.ocsp.cache.revocation_check,
+        Duration::from_millis(250)
+    );
+    for (key, bad) in [
+        ("cache_max_entries", "-1"),
+        ("cache_max_entries", "1000001"),
+        ("revocation_check_ms", "60001"),
+    ] {
+        let error = message(from_file(&format!("version = 1\n[ocsp]\n{key} = {bad}\n")));
+        assert!(error.contains(&format!("ocsp.{key}")), "{error}");
+    }
+}
+
 const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 #[test]

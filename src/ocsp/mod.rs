@@ -2,12 +2,15 @@
 //!
 //! [`request`] checks an `OCSPRequest` and turns what cannot be answered into an unsigned
 //! `OCSPResponse` carrying only its `OCSPResponseStatus`; [`responder`] answers the rest with a
-//! `BasicOCSPResponse` signed on demand in the HSM, the status read from the database. The
-//! pre-signed response cache comes next; the ASN.1 types are in [`crate::pki::ocsp`].
+//! `BasicOCSPResponse` signed in the HSM, the status read from the database; [`cache`] keeps
+//! the signed answers to requests without a nonce, checked against the issuer's revocation mark
+//! before each use. The ASN.1 types are in [`crate::pki::ocsp`].
 
+pub mod cache;
 pub mod request;
 pub mod responder;
 
+pub use cache::OcspCacheSettings;
 pub use request::{
     CertIdHash, CheckedOcspRequest, MAX_NONCE_LEN, MAX_REQUEST_LEN, MAX_REQUESTS, OcspRefusal,
     RequestedCert, check_request,

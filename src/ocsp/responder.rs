@@ -8,15 +8,21 @@
 //!    `issuerNameHash` / `issuerKeyHash` with the SHA-1 and SHA-256 hashes of each CA's subject
 //!    `Name` DER and `subjectPublicKey` bits, computed once at start. A `CertID` of any other CA
 //!    makes the whole answer `unauthorized` (RFC 6960 section 2.3), unsigned;
-//! 3. the status of each serial is read from the database on every request (the database is the
-//!    truth, there is no status cache yet): an issued certificate of that CA is `good` or
-//!    `revoked` (time, and reason unless `unspecified`), anything else is `unknown`;
+//! 3. the status of each serial is read from the database (the database is the truth): an
+//!    issued certificate of that CA is `good` or `revoked` (time, and reason unless
+//!    `unspecified`), anything else is `unknown`;
 //! 4. the `ResponseData` is encoded (responderID byKey, producedAt = thisUpdate = now truncated
 //!    to the second, nextUpdate = thisUpdate + the configured period, ArchiveCutoff = the CA
 //!    certificate's notBefore on every `SingleResponse` as EN 319 411-2 asks, the nonce echoed),
 //!    its digest is signed in the HSM, the signature is verified with the responder
 //!    certificate's key, and the `OCSPResponse` is assembled by hand from pre-encoded parts
 //!    (the signature algorithm and the `certs` field with the responder certificate).
+//!
+//! A request without a nonce and with exactly one `CertID` is answered from the pre-signed
+//! response cache ([`super::cache`]) when it holds a fresh answer made under the issuer's current
+//! revocation mark, read from the database before each such answer; otherwise it is signed as
+//! above and cached. The cached bytes are those the signing produced (same producedAt and
+//! thisUpdate). Requests with a nonce or several `CertID`s are always signed on demand.
 //!
 //! Nothing fails open: an error after the request check is `tryLater` (HSM, transient database
 //! error) or `internalError`, as an unsigned `OCSPResponse`, never a panic.
@@ -26,11 +32,13 @@ use der::{Decode, Encode};
 use qtsp_hsm::{Hsm, KeyRef};
 use sha2::Digest as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 
+use super::cache::{OcspCache, OcspCacheSettings};
 use super::request::{CertIdHash, CheckedOcspRequest, RequestedCert, check_request};
 use crate::clock::SharedClock;
 use crate::pki::der_util::{from_x509_time, generalized_time, truncate_to_seconds};
@@ -287,6 +295,11 @@ struct Inner {
     storage: Storage,
     clock: SharedClock,
     next_update: time::Duration,
+    cache: OcspCache,
+    /// Responses signed in the HSM since start.
+    signatures: AtomicU64,
+    /// Answers served from the cache since start.
+    cache_hits: AtomicU64,
 }
 
 /// The OCSP responder of one delegated responder certificate, for the CAs that certified it.
@@ -301,7 +314,8 @@ impl OcspResponder {
     /// `responder_certificate_der`, answering for `authorities`, each of which must be the
     /// issuer of the responder certificate (a delegated responder speaks only for its CA,
     /// RFC 6960 section 4.2.2.2). `next_update` is nextUpdate - thisUpdate, from one second to
-    /// [`MAX_NEXT_UPDATE`].
+    /// [`MAX_NEXT_UPDATE`]. `cache` bounds and tunes the pre-signed response cache.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         authorities: Vec<OcspAuthority>,
         key: KeyRef,
@@ -310,6 +324,7 @@ impl OcspResponder {
         storage: Storage,
         clock: SharedClock,
         next_update: time::Duration,
+        cache: OcspCacheSettings,
     ) -> Result<Self, OcspError> {
         if next_update < time::Duration::SECOND || next_update > MAX_NEXT_UPDATE {
             return Err(OcspError::Schedule(format!(
@@ -329,6 +344,7 @@ impl OcspResponder {
                 other.name
             )));
         }
+        let cache = OcspCache::new(cache, authorities.len());
         Ok(Self {
             inner: Arc::new(Inner {
                 authorities,
@@ -337,8 +353,29 @@ impl OcspResponder {
                 storage,
                 clock,
                 next_update,
+                cache,
+                signatures: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Responses signed in the HSM since start (for metrics and tests).
+    #[must_use]
+    pub fn signatures(&self) -> u64 {
+        self.inner.signatures.load(Ordering::Relaxed)
+    }
+
+    /// Answers served from the pre-signed cache since start.
+    #[must_use]
+    pub fn cache_hits(&self) -> u64 {
+        self.inner.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// Answers held in the pre-signed cache now.
+    #[must_use]
+    pub fn cached_answers(&self) -> usize {
+        self.inner.cache.len()
     }
 
     /// The names of the CAs answered for.
@@ -373,15 +410,33 @@ impl OcspResponder {
     /// Answers a checked request.
     pub async fn respond_checked(&self, request: &CheckedOcspRequest) -> OcspAnswer {
         let mut authorities = Vec::with_capacity(request.requests.len());
+        let mut first = None;
         for cert in &request.requests {
-            match self.inner.authorities.iter().find(|a| a.names(cert)) {
-                Some(authority) => authorities.push(authority),
+            match self
+                .inner
+                .authorities
+                .iter()
+                .enumerate()
+                .find(|(_, a)| a.names(cert))
+            {
+                Some((index, authority)) => {
+                    first.get_or_insert((index, authority));
+                    authorities.push(authority);
+                }
                 None => {
                     return OcspAnswer::error(OcspResponseStatus::Unauthorized, UNAUTHORIZED_CODE);
                 }
             }
         }
-        match self.sign(request, &authorities).await {
+        let answer = match (first, request.requests.as_slice()) {
+            (Some((index, authority)), [cert])
+                if request.nonce.is_none() && self.inner.cache.enabled() =>
+            {
+                self.cached(request, cert, index, authority).await
+            }
+            _ => self.sign(request, &authorities).await,
+        };
+        match answer {
             Ok(answer) => answer,
             Err(error) => {
                 let status = error.status();
@@ -389,6 +444,39 @@ impl OcspResponder {
                 OcspAnswer::error(status, error.code())
             }
         }
+    }
+
+    /// The answer to a request without nonce for the one `cert` of the CA `index`: from the
+    /// cache when it holds one made under the CA's current revocation mark, else signed and
+    /// cached. The mark is read before the status (in [`Self::sign`]), so that a cached answer is
+    /// never older than the mark it is filed under.
+    async fn cached(
+        &self,
+        request: &CheckedOcspRequest,
+        cert: &RequestedCert,
+        index: usize,
+        authority: &OcspAuthority,
+    ) -> Result<OcspAnswer, OcspError> {
+        let inner = &*self.inner;
+        // The whole CertID DER (hash algorithm with its parameters, both issuer hashes, serial):
+        // the cached bytes echo exactly the CertID the on-demand path would.
+        let key = cert.cert_id.to_der().map_err(PkiError::encode("CertID"))?;
+        let mark = match inner.cache.recent_mark(index, std::time::Instant::now()) {
+            Some(mark) => mark,
+            None => {
+                let checked_at = std::time::Instant::now();
+                let mark = inner.storage.last_revocation_id_of(&authority.name).await?;
+                inner.cache.observe_mark(index, mark, checked_at);
+                mark
+            }
+        };
+        if let Some(answer) = inner.cache.get(index, &key, mark, inner.clock.now()) {
+            inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(answer);
+        }
+        let answer = self.sign(request, &[authority]).await?;
+        inner.cache.insert(index, key, mark, answer.clone());
+        Ok(answer)
     }
 
     /// The status of `cert`, issued (or not) by `authority`, as the database has it now.
@@ -467,6 +555,7 @@ impl OcspResponder {
             .hsm
             .sign_digest(key, crate::crl::sign_mechanism(signer.algorithm), &digest)
             .await?;
+        inner.signatures.fetch_add(1, Ordering::Relaxed);
         let signature = signature.to_x509_bytes();
         signer
             .algorithm
