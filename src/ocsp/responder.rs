@@ -29,7 +29,7 @@
 
 use der::asn1::{Null, OctetString};
 use der::{Decode, Encode};
-use qtsp_hsm::{Hsm, KeyRef};
+use qtsp_hsm::{BatchSigner, Hsm, KeyRef};
 use sha2::Digest as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -291,7 +291,8 @@ impl OcspAnswer {
 struct Inner {
     authorities: Vec<OcspAuthority>,
     signer: Signer,
-    hsm: Hsm,
+    /// Concurrent answers' signatures go to the HSM together (see [`BatchSigner`]).
+    batch: BatchSigner,
     storage: Storage,
     clock: SharedClock,
     next_update: time::Duration,
@@ -301,6 +302,9 @@ struct Inner {
     /// Answers served from the cache since start.
     cache_hits: AtomicU64,
 }
+
+/// Signatures per HSM pool job, at most, when answers pile up (as for time-stamps).
+const SIGNATURES_PER_JOB: usize = 32;
 
 /// The OCSP responder of one delegated responder certificate, for the CAs that certified it.
 /// Cheap to clone.
@@ -345,11 +349,16 @@ impl OcspResponder {
             )));
         }
         let cache = OcspCache::new(cache, authorities.len());
+        let batch = hsm.batch_signer(
+            signer.key.clone(),
+            crate::crl::sign_mechanism(signer.parts.algorithm),
+            SIGNATURES_PER_JOB,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 authorities,
                 signer,
-                hsm,
+                batch,
                 storage,
                 clock,
                 next_update,
@@ -548,13 +557,9 @@ impl OcspResponder {
             response_extensions,
         };
         let tbs_der = data.to_der().map_err(PkiError::encode("ResponseData"))?;
-        let key = &inner.signer.key;
         let signer = &inner.signer.parts;
         let digest = signer.algorithm.digest().digest(&tbs_der);
-        let signature = inner
-            .hsm
-            .sign_digest(key, crate::crl::sign_mechanism(signer.algorithm), &digest)
-            .await?;
+        let signature = inner.batch.sign(&digest).await?;
         inner.signatures.fetch_add(1, Ordering::Relaxed);
         let signature = signature.to_x509_bytes();
         signer
