@@ -10,106 +10,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use common::process::{Server, qtsp, run_ok, storage};
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::pki::{openssl, pkilint, run_pkilint, write_cert};
 use qtsp::storage::{
     CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,
-    StorageOptions,
 };
 use time::OffsetDateTime;
-
-const QTSP: &str = env!("CARGO_BIN_EXE_qtsp");
-
-fn qtsp(data_dir: &Path) -> Command {
-    let mut command = Command::new(QTSP);
-    command
-        .env("QTSP_DATA_DIR", data_dir)
-        .env("QTSP_PUBLIC_LISTEN", "127.0.0.1:0")
-        .env("QTSP_API_LISTEN", "127.0.0.1:0")
-        .env("QTSP_LOG", "warn")
-        // Certificates must name public URLs: ETSI lints refuse internal names such as 127.0.0.1.
-        .env("QTSP_PUBLIC_BASE_URL", "http://qtsp.example.eu")
-        .env("QTSP_PDS_BASE_URL", "https://qtsp.example.eu/pds")
-        .env_remove("QTSP_DATABASE_URL")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-struct Server {
-    child: Child,
-    public: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path) -> Server {
-    let mut child = qtsp(data_dir)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = sender.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    let public = loop {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("qtsp serve did not print its listeners: {seen:#?}"));
-        if line.starts_with("qtsp: public listener")
-            && let Some(address) = line
-                .split("http://")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-        {
-            break address;
-        }
-        seen.push(line);
-    };
-    // Keep draining stderr so that the child never blocks on a full pipe (and show it on failure).
-    std::thread::spawn(move || {
-        while let Ok(line) = receiver.recv() {
-            eprintln!("[qtsp serve] {line}");
-        }
-    });
-    Server { child, public }
-}
-
-async fn storage(data_dir: &Path) -> Storage {
-    Storage::open_sqlite(&data_dir.join("qtsp.db"), StorageOptions::default())
-        .await
-        .unwrap()
-}
 
 async fn revoke(db: &Storage, certificate: &CertificateRecord, reason: RevocationReason) {
     db.revoke(&RevocationRequest {
@@ -225,7 +135,7 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
     )
     .unwrap();
 
-    let server = serve(&data);
+    let server = Server::start(qtsp(&data));
     let url = format!("http://{}/ocsp", server.public);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::new();

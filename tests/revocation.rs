@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use common::process::{Server, qtsp, run_ok};
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::pki::openssl;
 use qtsp::storage::{
@@ -20,40 +19,11 @@ use qtsp::storage::{
 };
 use sha2::{Digest, Sha256};
 
-const QTSP: &str = env!("CARGO_BIN_EXE_qtsp");
 const TOKEN: &str = "admin-token-for-tests-0123456789";
-
-fn qtsp(data_dir: &Path) -> Command {
-    let mut command = Command::new(QTSP);
-    command
-        .env("QTSP_DATA_DIR", data_dir)
-        .env("QTSP_PUBLIC_LISTEN", "127.0.0.1:0")
-        .env("QTSP_API_LISTEN", "127.0.0.1:0")
-        .env("QTSP_LOG", "warn")
-        .env_remove("QTSP_DATABASE_URL")
-        .env_remove("QTSP_ADMIN_TOKEN_SHA256")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().unwrap()
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let output = run(command);
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Runs a command that must fail with exit status 1; returns its standard error.
 fn run_fails(command: &mut Command) -> String {
-    let output = run(command);
+    let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(
         output.status.code(),
@@ -64,71 +34,16 @@ fn run_fails(command: &mut Command) -> String {
     stderr
 }
 
-struct Server {
-    child: Child,
-    public: SocketAddr,
-    api: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `qtsp serve`, with `QTSP_ADMIN_TOKEN_SHA256` set when `token_sha256` is given.
+/// `qtsp serve`, with `QTSP_ADMIN_TOKEN_SHA256` set when `token_sha256` is given; the admin
+/// token must never reach its logs.
 fn serve(data_dir: &Path, token_sha256: Option<&str>) -> Server {
     let mut command = qtsp(data_dir);
     if let Some(digest) = token_sha256 {
         command.env("QTSP_ADMIN_TOKEN_SHA256", digest);
     }
-    let mut child = command
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = sender.send(line);
-        }
-    });
-    let (mut public, mut api) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while public.is_none() || api.is_none() {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("qtsp serve did not print its listeners: {seen:#?}"));
-        let address = |prefix: &str| {
-            line.split(prefix)
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-        };
-        if line.starts_with("qtsp: public listener") {
-            public = address("http://");
-        } else if line.starts_with("qtsp: API listener") {
-            api = address("https://");
-        }
-        seen.push(line);
-    }
-    std::thread::spawn(move || {
-        while let Ok(line) = receiver.recv() {
-            // The token must never reach the logs.
-            assert!(!line.contains(TOKEN), "the admin token was logged: {line}");
-            eprintln!("[qtsp serve] {line}");
-        }
-    });
-    Server {
-        child,
-        public: public.unwrap(),
-        api: api.unwrap(),
-    }
+    Server::start_inspecting(command, |line| {
+        assert!(!line.contains(TOKEN), "the admin token was logged: {line}");
+    })
 }
 
 fn tls_client(data_dir: &Path) -> reqwest::Client {

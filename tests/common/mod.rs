@@ -3,3 +3,4 @@
 pub mod audit;
 pub mod db;
 pub mod pki;
+pub mod process;
