@@ -8,6 +8,28 @@ mod tsa;
 pub use ocsp::{OcspBenchArgs, ocsp};
 pub use tsa::{TsaBenchArgs, tsa};
 
+/// Runs the load client on its own thread and runtime, so that it does not share the server's
+/// scheduler (it still shares the machine's cores, as a client on the same host does).
+async fn run_load(
+    config: load::LoadConfig,
+    factory: std::sync::Arc<dyn load::RequestFactory>,
+) -> Result<load::LoadReport, AppError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::InvalidArgument(format!("load client runtime: {e}")))
+            .and_then(|rt| {
+                rt.block_on(load::run(&config, factory))
+                    .map_err(|e| AppError::InvalidArgument(e.to_string()))
+            });
+        let _ = tx.send(result);
+    });
+    rx.await
+        .map_err(|_| AppError::InvalidArgument("the load client thread died".into()))?
+}
+
 use crate::app::{self, AppError};
 use crate::config::Config;
 use qtsp_hsm::bench::{BenchResult, default_mechanism, plain_loop, pool_loop, temporary_key};

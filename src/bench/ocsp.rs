@@ -17,7 +17,8 @@ use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 
-use super::load::{self, LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
+use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
+use super::run_load;
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::pki::ocsp::{
@@ -136,27 +137,6 @@ impl RequestFactory for PostNonce {
     fn check(&self, status: u16, body: &[u8]) -> bool {
         status == 200 && successful(body)
     }
-}
-
-/// Runs the load client on its own thread and runtime.
-async fn run_load(
-    config: LoadConfig,
-    factory: Arc<dyn RequestFactory>,
-) -> Result<LoadReport, AppError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let result = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AppError::InvalidArgument(format!("load client runtime: {e}")))
-            .and_then(|rt| {
-                rt.block_on(load::run(&config, factory))
-                    .map_err(|e| AppError::InvalidArgument(e.to_string()))
-            });
-        let _ = tx.send(result);
-    });
-    rx.await
-        .map_err(|_| AppError::InvalidArgument("the load client thread died".into()))?
 }
 
 fn load_config(addr: SocketAddr, mode: LoadMode, args: &OcspBenchArgs) -> LoadConfig {

@@ -9,7 +9,8 @@ use der::Encode;
 use der::asn1::{Int, OctetString};
 use hyper::body::Bytes;
 
-use super::load::{self, LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
+use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
+use super::run_load;
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::pki::tsp::{MessageImprint, TimeStampReq};
@@ -117,25 +118,6 @@ impl RequestFactory for TsaRequests {
             && body.first() == Some(&0x30)
             && body.get(header..header + 5) == Some(&[0x30, 0x03, 0x02, 0x01, 0x00][..])
     }
-}
-
-/// Runs the load client on its own thread and runtime, so that it does not share the server's
-/// scheduler (it still shares the machine's cores, as a client on the same host does).
-async fn run_load(config: LoadConfig, factory: Arc<TsaRequests>) -> Result<LoadReport, AppError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let result = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AppError::InvalidArgument(format!("load client runtime: {e}")))
-            .and_then(|rt| {
-                rt.block_on(load::run(&config, factory))
-                    .map_err(|e| AppError::InvalidArgument(e.to_string()))
-            });
-        let _ = tx.send(result);
-    });
-    rx.await
-        .map_err(|_| AppError::InvalidArgument("the load client thread died".into()))?
 }
 
 /// One row of the table.

@@ -195,13 +195,7 @@ impl CertificateAuthority {
                 &actor,
             )
             .await?;
-        let digest = hsm_digest(tbs.digest_algorithm());
-        let mechanism = match tbs.signature_algorithm() {
-            SignatureAlgorithm::EcdsaWithSha256
-            | SignatureAlgorithm::EcdsaWithSha384
-            | SignatureAlgorithm::EcdsaWithSha512 => SignMechanism::Ecdsa(digest),
-            _ => SignMechanism::RsaPkcs1v15(digest),
-        };
+        let mechanism = sign_mechanism(tbs.signature_algorithm());
         let signature = match self
             .hsm
             .sign_digest(&self.key, mechanism, tbs.digest_to_sign())
@@ -239,10 +233,17 @@ impl CertificateAuthority {
     }
 }
 
-fn hsm_digest(digest: DigestAlgorithm) -> DigestAlg {
-    match digest {
+/// The HSM mechanism that makes signatures of `algorithm` (the hash is computed in software;
+/// the CA, the CRL issuer, the TSA and the OCSP responder all sign this way).
+pub(crate) fn sign_mechanism(algorithm: SignatureAlgorithm) -> SignMechanism {
+    let digest = match algorithm.digest() {
         DigestAlgorithm::Sha256 => DigestAlg::Sha256,
         DigestAlgorithm::Sha384 => DigestAlg::Sha384,
         DigestAlgorithm::Sha512 => DigestAlg::Sha512,
+    };
+    if algorithm.is_ecdsa() {
+        SignMechanism::Ecdsa(digest)
+    } else {
+        SignMechanism::RsaPkcs1v15(digest)
     }
 }

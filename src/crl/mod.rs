@@ -14,14 +14,13 @@ mod service;
 pub use build::{CrlContent, CrlIssuerInfo, PreparedCrl, assemble, prepare};
 pub use service::CrlService;
 
-use qtsp_hsm::{DigestAlg, Hsm, KeyRef, SignMechanism};
+use qtsp_hsm::{Hsm, KeyRef};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, Journal};
 use crate::clock::SharedClock;
 use crate::pki::der_util::truncate_to_seconds;
-use crate::pki::{DigestAlgorithm, SignatureAlgorithm};
 use crate::storage::Storage;
 
 /// Default nextUpdate - thisUpdate.
@@ -198,7 +197,7 @@ impl CrlIssuer {
             .hsm
             .sign_digest(
                 &self.key,
-                sign_mechanism(prepared.signature_algorithm()),
+                crate::ca::sign_mechanism(prepared.signature_algorithm()),
                 prepared.digest_to_sign(),
             )
             .await?;
@@ -230,20 +229,6 @@ impl CrlIssuer {
             revoked: revocations.len(),
             revocation_mark,
         })
-    }
-}
-
-/// The HSM mechanism of a signature algorithm.
-pub(crate) fn sign_mechanism(algorithm: SignatureAlgorithm) -> SignMechanism {
-    let digest = match algorithm.digest() {
-        DigestAlgorithm::Sha256 => DigestAlg::Sha256,
-        DigestAlgorithm::Sha384 => DigestAlg::Sha384,
-        DigestAlgorithm::Sha512 => DigestAlg::Sha512,
-    };
-    if algorithm.is_ecdsa() {
-        SignMechanism::Ecdsa(digest)
-    } else {
-        SignMechanism::RsaPkcs1v15(digest)
     }
 }
 

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
+
+use crate::pki::{DigestAlgorithm, SignatureAlgorithm};
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, CrlReason, SubjectKeyIdentifier};
 
 use super::*;

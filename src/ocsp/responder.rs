@@ -351,7 +351,7 @@ impl OcspResponder {
         let cache = OcspCache::new(cache, authorities.len());
         let batch = hsm.batch_signer(
             signer.key.clone(),
-            crate::crl::sign_mechanism(signer.parts.algorithm),
+            crate::ca::sign_mechanism(signer.parts.algorithm),
             SIGNATURES_PER_JOB,
         );
         Ok(Self {

@@ -21,13 +21,13 @@ pub mod token;
 
 use std::sync::Arc;
 
-use qtsp_hsm::{BatchSigner, DigestAlg, Hsm, HsmError, KeyRef, SignMechanism};
+use qtsp_hsm::{BatchSigner, Hsm, HsmError, KeyRef, SignMechanism};
 use time::OffsetDateTime;
 
 use crate::audit::Journal;
 use crate::clock::{SharedClock, SyncSource};
+use crate::pki::PkiError;
 use crate::pki::tsp::{PkiFailureInfo, PkiStatus, PkiStatusInfo, TimeStampResp, TstTime};
-use crate::pki::{DigestAlgorithm, PkiError, SignatureAlgorithm};
 use crate::storage::{TimestampRecord, TimestampSerial};
 
 pub use clock_guard::{ClockEvent, ClockGuard};
@@ -217,27 +217,13 @@ impl Inner {
     }
 }
 
-/// The HSM mechanism for a certificate signature algorithm (the hash is done in software).
-fn mechanism_for(alg: SignatureAlgorithm) -> SignMechanism {
-    let digest = match alg.digest() {
-        DigestAlgorithm::Sha384 => DigestAlg::Sha384,
-        DigestAlgorithm::Sha512 => DigestAlg::Sha512,
-        _ => DigestAlg::Sha256,
-    };
-    if alg.is_ecdsa() {
-        SignMechanism::Ecdsa(digest)
-    } else {
-        SignMechanism::RsaPkcs1v15(digest)
-    }
-}
-
 impl TimeStampAuthority {
     /// Encodes the constant parts, signs one token as a self-test, and starts the recorder
     /// and the clock monitor.
     pub async fn start(setup: TsaSetup) -> Result<(Self, TsaTasks), TsaError> {
         let template =
             check_unit(&setup.hsm, &setup.key, &setup.certificate, &setup.policy).await?;
-        let mechanism = mechanism_for(template.signature_algorithm());
+        let mechanism = crate::ca::sign_mechanism(template.signature_algorithm());
 
         let random = setup.hsm.random(8).await?;
         let mut prefix = [0u8; 8];
@@ -399,7 +385,7 @@ pub async fn check_unit(
 ) -> Result<TokenTemplate, TsaError> {
     let template =
         TokenTemplate::new(&policy.token_settings(), certificate).map_err(TsaError::Certificate)?;
-    let mechanism = mechanism_for(template.signature_algorithm());
+    let mechanism = crate::ca::sign_mechanism(template.signature_algorithm());
     self_test(&template, hsm, key, mechanism, certificate).await?;
     Ok(template)
 }
