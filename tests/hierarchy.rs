@@ -14,7 +14,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const QTSP: &str = env!("CARGO_BIN_EXE_qtsp");
-const ENTITIES: [&str; 5] = ["root", "qualified-ca", "tsu", "qualified-ca-ocsp", "audit"];
+const ENTITIES: [&str; 6] = [
+    "root",
+    "qualified-ca",
+    "tsu",
+    "qualified-ca-ocsp",
+    "root-ocsp",
+    "audit",
+];
 
 fn qtsp(data_dir: &Path) -> Command {
     let mut command = Command::new(QTSP);
@@ -124,6 +131,7 @@ async fn ceremony_certificates_pass_openssl_and_pkilint_and_the_journal_verifies
         ("qualified-ca", None),
         ("tsu", Some("timestampsign")),
         ("qualified-ca-ocsp", None),
+        ("root-ocsp", None),
         ("audit", None),
     ] {
         let leaf = pem(name);

@@ -560,6 +560,10 @@ mod tests {
         assert!(h.entity("tsu").is_some());
         assert!(h.entity("qualified-ca-ocsp").is_some());
         assert!(h.entity("audit").is_some());
+        // Each CA has its delegated OCSP responder.
+        let root_ocsp = h.entity("root-ocsp").unwrap();
+        assert_eq!(root_ocsp.issuer.as_deref(), Some("root"));
+        assert_eq!(root_ocsp.profile, ProfileId::OcspResponder);
     }
 
     #[test]
