@@ -183,7 +183,7 @@ impl App {
         &self,
         tsa: Option<crate::tsa::TimeStampAuthority>,
         crl: Option<crate::crl::CrlService>,
-        ocsp: Option<crate::ocsp::OcspResponder>,
+        ocsp: Option<crate::ocsp::OcspService>,
         admin: Option<api::admin::AdminState>,
     ) -> ApiState {
         ApiState {
@@ -199,20 +199,35 @@ impl App {
         }
     }
 
-    /// The OCSP responder: the hierarchy's delegated responder (the entity with the
-    /// `ocsp-responder` profile), its key in the HSM (by the entity's key id) and its
+    /// The OCSP service: one delegated responder per entity of the hierarchy with the
+    /// `ocsp-responder` profile, each with its key in the HSM (by the entity's key id) and its
     /// certificate, answering for the CA that issued it.
-    pub async fn start_ocsp(&self) -> Result<crate::ocsp::OcspResponder, AppError> {
+    pub async fn start_ocsp(&self) -> Result<crate::ocsp::OcspService, AppError> {
         let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
-        let entity = hierarchy
+        let next_update = time::Duration::try_from(self.config.ocsp.next_update)
+            .map_err(|e| AppError::InvalidArgument(format!("ocsp.next_update_minutes: {e}")))?;
+        let mut responders = Vec::new();
+        for entity in hierarchy
             .entities
             .iter()
-            .find(|e| e.profile == crate::profile::ProfileId::OcspResponder)
-            .ok_or_else(|| {
-                AppError::InvalidArgument(
-                    "policies/hierarchy.toml has no ocsp-responder entity".into(),
-                )
-            })?;
+            .filter(|e| e.profile == crate::profile::ProfileId::OcspResponder)
+        {
+            responders.push(self.ocsp_responder(entity, next_update).await?);
+        }
+        if responders.is_empty() {
+            return Err(AppError::InvalidArgument(
+                "policies/hierarchy.toml has no ocsp-responder entity".into(),
+            ));
+        }
+        Ok(crate::ocsp::OcspService::new(responders)?)
+    }
+
+    /// The responder of the hierarchy's `entity` (an OCSP responder certificate), for its issuer.
+    async fn ocsp_responder(
+        &self,
+        entity: &crate::ca::ceremony::Entity,
+        next_update: time::Duration,
+    ) -> Result<crate::ocsp::OcspResponder, AppError> {
         let issuer = entity.issuer.as_deref().ok_or_else(|| {
             AppError::InvalidArgument(format!("OCSP responder `{}` has no issuer", entity.name))
         })?;
@@ -237,8 +252,6 @@ impl App {
             .get(issuer)
             .ok_or_else(|| not_initialized(issuer))?;
         let authority = crate::ocsp::OcspAuthority::from_certificate_der(issuer, ca_certificate)?;
-        let next_update = time::Duration::try_from(self.config.ocsp.next_update)
-            .map_err(|e| AppError::InvalidArgument(format!("ocsp.next_update_minutes: {e}")))?;
         Ok(crate::ocsp::OcspResponder::new(
             vec![authority],
             key,
@@ -415,7 +428,7 @@ impl App {
         shutdown: Shutdown,
         tsa: Option<crate::tsa::TimeStampAuthority>,
         crl: Option<crate::crl::CrlService>,
-        ocsp: Option<crate::ocsp::OcspResponder>,
+        ocsp: Option<crate::ocsp::OcspService>,
         admin: Option<api::admin::AdminState>,
     ) -> Result<(), AppError> {
         let state = self.api_state(tsa, crl, ocsp, admin);

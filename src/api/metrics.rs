@@ -122,9 +122,9 @@ pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoRes
     )
 }
 
-/// The OCSP responder's counters: HSM signatures, answers from the pre-signed cache, and the
-/// number of answers cached now.
-fn render_ocsp(out: &mut String, ocsp: &crate::ocsp::OcspResponder) {
+/// The OCSP responders' counters, summed over the CAs: HSM signatures, answers from the
+/// pre-signed caches, and the number of answers cached now.
+fn render_ocsp(out: &mut String, ocsp: &crate::ocsp::OcspService) {
     for (name, kind, help, value) in [
         (
             "qtsp_ocsp_signatures_total",

@@ -31,8 +31,8 @@ pub struct ApiState {
     pub tsa: Option<crate::tsa::TimeStampAuthority>,
     /// The CRLs of the hierarchy's CAs, served at `/crl/{ca}.crl`, when this node publishes them.
     pub crl: Option<crate::crl::CrlService>,
-    /// The OCSP responder, served at `/ocsp`, when this node runs one.
-    pub ocsp: Option<crate::ocsp::OcspResponder>,
+    /// The OCSP responders (one per CA), served at `/ocsp`, when this node runs them.
+    pub ocsp: Option<crate::ocsp::OcspService>,
     /// The admin endpoints, when an admin token digest is configured.
     pub admin: Option<Arc<admin::AdminState>>,
 }

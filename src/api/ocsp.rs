@@ -70,19 +70,19 @@ pub(super) async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(responder) = state.ocsp.as_ref() else {
+    let Some(ocsp) = state.ocsp.as_ref() else {
         return not_running();
     };
     if !is_ocsp_request(&headers) {
         return refused(&OcspRefusal::ContentType, OcspHttp::WrongContentType);
     }
-    let answer = responder.respond(&body).await;
+    let answer = ocsp.respond(&body).await;
     log(&answer);
     ocsp_reply(answer.der, OcspHttp::Answer, no_cache())
 }
 
 pub(super) async fn get(State(state): State<ApiState>, Path(encoded): Path<String>) -> Response {
-    let Some(responder) = state.ocsp.as_ref() else {
+    let Some(ocsp) = state.ocsp.as_ref() else {
         return not_running();
     };
     // The path segment is already percent-decoded; standard base64, padding optional.
@@ -97,11 +97,11 @@ pub(super) async fn get(State(state): State<ApiState>, Path(encoded): Path<Strin
             OcspHttp::Answer,
         );
     };
-    let answer = responder.respond(&request).await;
+    let answer = ocsp.respond(&request).await;
     log(&answer);
     let headers = match answer.validity {
         Some((this_update, next_update)) if !answer.nonce => {
-            let max_age = (next_update - responder.now()).whole_seconds().max(0);
+            let max_age = (next_update - ocsp.now()).whole_seconds().max(0);
             let mut headers = vec![(
                 CACHE_CONTROL,
                 format!("public, max-age={max_age}, no-transform, must-revalidate"),

@@ -220,9 +220,10 @@ pub struct CrlSettings {
 pub struct OcspSettings {
     /// nextUpdate - thisUpdate of every response (default 1 h, at most 7 days).
     pub next_update: Duration,
-    /// The pre-signed response cache: its bound (default 10000 responses, 0 disables it) and
-    /// how long a CA's revocation mark may be trusted (default 0: read before every cached
-    /// answer, so a revocation by any node shows at once; with N ms, at most N ms late).
+    /// The pre-signed response cache of each CA's responder: its bound (default 10000
+    /// responses per responder, 0 disables it) and how long a CA's revocation mark may be
+    /// trusted (default 0: read before every cached answer, so a revocation by any node shows
+    /// at once; with N ms, at most N ms late).
     pub cache: crate::ocsp::OcspCacheSettings,
 }
 

@@ -39,7 +39,8 @@ pub(super) struct RawConfig {
 pub(super) struct RawOcsp {
     /// nextUpdate - thisUpdate of every OCSP response, in minutes (1..=10080); default 60.
     pub next_update_minutes: Option<i64>,
-    /// Most pre-signed responses held in memory (0..=1000000, 0 = no cache); default 10000.
+    /// Most pre-signed responses held in memory by each CA's responder (0..=1000000, 0 = no
+    /// cache); default 10000.
     pub cache_max_entries: Option<i64>,
     /// How long, in milliseconds, a CA's revocation mark read from the database may be trusted
     /// before a cached response is served (0..=60000); default 0 = read before every one.

@@ -4,11 +4,13 @@
 //! `OCSPResponse` carrying only its `OCSPResponseStatus`; [`responder`] answers the rest with a
 //! `BasicOCSPResponse` signed in the HSM, the status read from the database; [`cache`] keeps
 //! the signed answers to requests without a nonce, checked against the issuer's revocation mark
-//! before each use. The ASN.1 types are in [`crate::pki::ocsp`].
+//! before each use; [`service`] holds one responder per CA and hands each request to the one
+//! that speaks for its issuer. The ASN.1 types are in [`crate::pki::ocsp`].
 
 pub mod cache;
 pub mod request;
 pub mod responder;
+pub mod service;
 
 pub use cache::OcspCacheSettings;
 pub use request::{
@@ -16,3 +18,4 @@ pub use request::{
     RequestedCert, check_request,
 };
 pub use responder::{OcspAnswer, OcspAuthority, OcspError, OcspResponder};
+pub use service::OcspService;

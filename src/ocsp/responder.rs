@@ -179,7 +179,7 @@ impl OcspAuthority {
     }
 
     /// Whether `cert` names this CA.
-    fn names(&self, cert: &RequestedCert) -> bool {
+    pub(crate) fn names(&self, cert: &RequestedCert) -> bool {
         let (name, key) = match cert.hash_alg {
             CertIdHash::Sha1 => (&self.sha1_name, &self.sha1_key),
             CertIdHash::Sha256 => (&self.sha256_name, &self.sha256_key),
@@ -274,7 +274,8 @@ pub struct OcspAnswer {
 }
 
 impl OcspAnswer {
-    fn error(status: OcspResponseStatus, code: &'static str) -> Self {
+    /// An unsigned answer carrying only `status`.
+    pub(crate) fn error(status: OcspResponseStatus, code: &'static str) -> Self {
         Self {
             // Three fixed octets: an encoding failure here cannot happen, and would leave an
             // empty body rather than a panic.
@@ -390,6 +391,12 @@ impl OcspResponder {
     /// The names of the CAs answered for.
     pub fn authorities(&self) -> impl Iterator<Item = &str> {
         self.inner.authorities.iter().map(OcspAuthority::name)
+    }
+
+    /// Whether `cert` names one of the CAs answered for.
+    #[must_use]
+    pub fn speaks_for(&self, cert: &RequestedCert) -> bool {
+        self.inner.authorities.iter().any(|a| a.names(cert))
     }
 
     /// nextUpdate - thisUpdate.
