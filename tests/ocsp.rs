@@ -12,10 +12,9 @@ mod common;
 
 use common::process::{Server, qtsp, run_ok, storage};
 
-use std::path::Path;
-
 use base64::Engine as _;
-use common::pki::{openssl, pkilint, run_pkilint, write_cert};
+use common::ocsp::{get_query, lint, metric, ocsp, query};
+use common::pki::{openssl, write_cert};
 use qtsp::storage::{
     CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,
 };
@@ -30,57 +29,6 @@ async fn revoke(db: &Storage, certificate: &CertificateRecord, reason: Revocatio
     })
     .await
     .unwrap();
-}
-
-/// `openssl ocsp` with `args`; returns (success, stdout + stderr).
-fn ocsp(args: &[&str]) -> (bool, String) {
-    let mut all = vec!["ocsp"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = openssl(&all);
-    (ok, format!("{out}{err}"))
-}
-
-/// A query through `openssl ocsp` (POST): the response must verify against the hierarchy, and
-/// is saved to `respout`.
-fn query(
-    url: &str,
-    issuer: &Path,
-    chain: &Path,
-    target: &[&str],
-    extra: &[&str],
-    respout: &Path,
-) -> String {
-    let mut args = vec![
-        "-issuer",
-        issuer.to_str().unwrap(),
-        "-url",
-        url,
-        "-CAfile",
-        chain.to_str().unwrap(),
-        "-resp_text",
-        "-respout",
-        respout.to_str().unwrap(),
-    ];
-    args.extend_from_slice(target);
-    args.extend_from_slice(extra);
-    let (ok, text) = ocsp(&args);
-    assert!(ok, "openssl ocsp {args:?}:\n{text}");
-    assert!(text.contains("Response verify OK"), "{args:?}:\n{text}");
-    text
-}
-
-/// pkilint's lint_ocsp_response: no ERROR or FATAL; every finding is shown in the test output.
-fn lint(response: &Path) {
-    let Some(bin) = pkilint() else { return };
-    let report = run_pkilint(&bin, "lint_ocsp_response", &["-s", "INFO"], response);
-    eprintln!("{}:\n{}", report.command, report.output);
-    report.assert_clean();
-}
-
-fn percent_encode(b64: &str) -> String {
-    b64.replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,35 +166,18 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
 
     // GET /ocsp/{base64}: a request made by openssl, answered with caching headers.
     for (nonce, name) in [(true, "get-nonce"), (false, "get")] {
-        let req = tmp.join(format!("{name}-req.der"));
-        let mut args = vec![
-            "-issuer",
-            issuer.to_str().unwrap(),
-            "-cert",
-            good_pem.to_str().unwrap(),
-            "-reqout",
-            req.to_str().unwrap(),
-        ];
-        if !nonce {
-            args.push("-no_nonce");
-        }
-        let (ok, text) = ocsp(&args);
-        assert!(ok, "{text}");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).unwrap());
-        let response = client
-            .get(format!("{url}/{}", percent_encode(&b64)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"].to_str().unwrap(),
-            "application/ocsp-response"
-        );
-        let cache_control = response.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let answer = get_query(
+            &client,
+            &url,
+            &issuer,
+            &chain,
+            &good_pem,
+            nonce,
+            &tmp.join(format!("{name}-req.der")),
+            &tmp.join(format!("{name}.der")),
+        )
+        .await;
+        let cache_control = answer.headers["cache-control"].to_str().unwrap().to_owned();
         if nonce {
             assert_eq!(cache_control, "no-cache");
         } else {
@@ -258,35 +189,15 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
                 .parse()
                 .unwrap();
             assert!((3000..=3600).contains(&max_age), "{cache_control}");
-            assert!(response.headers().contains_key("last-modified"));
+            assert!(answer.headers.contains_key("last-modified"));
             assert!(
-                response.headers()["expires"]
+                answer.headers["expires"]
                     .to_str()
                     .unwrap()
                     .ends_with(" GMT")
             );
         }
-        let resp = tmp.join(format!("{name}.der"));
-        std::fs::write(&resp, response.bytes().await.unwrap()).unwrap();
-        let mut args = vec![
-            "-respin",
-            resp.to_str().unwrap(),
-            "-issuer",
-            issuer.to_str().unwrap(),
-            "-cert",
-            good_pem.to_str().unwrap(),
-            "-CAfile",
-            chain.to_str().unwrap(),
-            "-resp_text",
-        ];
-        if nonce {
-            // The request's nonce cannot be matched by -respin: only check the echo.
-            args.push("-no_nonce");
-        }
-        let (ok, text) = ocsp(&args);
-        assert!(ok && text.contains("Response verify OK"), "{text}");
-        assert!(text.contains("good.pem: good"), "{text}");
-        assert_eq!(text.contains("OCSP Nonce"), nonce, "{text}");
+        assert!(answer.text.contains("good.pem: good"), "{}", answer.text);
     }
     // The same request unencoded ('/' and '+' as they are) is found too, when it has them.
     let b64 = base64::engine::general_purpose::STANDARD
@@ -447,12 +358,4 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
 
     drop(server);
     db.close().await;
-}
-
-/// The value of the metric `name` (no labels) at `url`.
-async fn metric(client: &reqwest::Client, url: &str, name: &str) -> u64 {
-    let text = client.get(url).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }

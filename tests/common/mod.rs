@@ -2,5 +2,6 @@
 
 pub mod audit;
 pub mod db;
+pub mod ocsp;
 pub mod pki;
 pub mod process;
