@@ -127,14 +127,27 @@ impl OcspCache {
         }
     }
 
-    /// Records the issuer's mark just read from the database at `checked_at`; a mark that
-    /// differs from the last one drops every entry of that issuer.
+    /// Records the issuer's mark `value`, known to be current at `checked_at` (read from the
+    /// database after that instant, or committed by this process after it); a higher mark than
+    /// the last one drops every entry of that issuer.
+    ///
+    /// Marks only grow (revocation ids are assigned in commit order), so a lower value is an
+    /// older read finishing late and is ignored: taking it back would let an answer signed
+    /// before a revocation be filed under the pre-revocation mark again.
     pub(crate) fn observe_mark(&self, authority: usize, value: u64, checked_at: Instant) {
         let mut state = self.lock();
         let Some(mark) = state.marks.get_mut(authority) else {
             return;
         };
-        let changed = mark.value.is_some_and(|old| old != value);
+        let changed = match mark.value {
+            Some(old) if value < old => return,
+            Some(old) => value != old,
+            None => false,
+        };
+        let checked_at = match mark.checked_at {
+            Some(at) if !changed => at.max(checked_at),
+            _ => checked_at,
+        };
         *mark = Mark {
             value: Some(value),
             checked_at: Some(checked_at),
@@ -320,6 +333,35 @@ mod tests {
         assert!(!disabled.enabled());
         disabled.insert(0, b"a".to_vec(), 0, answer(1));
         assert_eq!(disabled.len(), 0);
+    }
+
+    #[test]
+    fn marks_only_grow_and_a_late_older_read_is_ignored() {
+        let cache = OcspCache::new(
+            OcspCacheSettings {
+                max_entries: 10,
+                revocation_check: Duration::from_millis(500),
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // A read of mark 3 started at t0, then a revocation (mark 4) committed by this process
+        // after t0 + 100 ms; the read of 3 finishes last.
+        cache.observe_mark(0, 4, t0 + ms(100));
+        cache.observe_mark(0, 3, t0);
+        assert_eq!(cache.recent_mark(0, t0 + ms(200)), Some(4));
+        // An answer signed by a request that still holds mark 3 is not kept.
+        cache.insert(0, b"a".to_vec(), 3, answer(1));
+        assert_eq!(cache.len(), 0);
+        cache.insert(0, b"a".to_vec(), 4, answer(2));
+        // The same mark read again: kept entries, trusted from the latest read.
+        cache.observe_mark(0, 4, t0 + ms(50));
+        assert_eq!(cache.recent_mark(0, t0 + ms(599)), Some(4));
+        cache.observe_mark(0, 4, t0 + ms(300));
+        assert_eq!(cache.recent_mark(0, t0 + ms(799)), Some(4));
+        assert_eq!(cache.recent_mark(0, t0 + ms(800)), None);
+        assert_eq!(cache.get(0, b"a", 4, T0).unwrap(), answer(2));
     }
 
     #[test]
