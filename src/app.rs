@@ -288,19 +288,21 @@ impl App {
     }
 
     /// The admin endpoints' state, when an admin token digest is configured (its file is read
-    /// now, so that a bad one stops the start).
+    /// now, so that a bad one stops the start). Revocations made through it reach this node's
+    /// OCSP responder `ocsp` before the call returns.
     pub fn admin_state(
         &self,
         journal: &crate::audit::Journal,
+        ocsp: &crate::ocsp::OcspResponder,
     ) -> Result<Option<api::admin::AdminState>, AppError> {
         let Some(source) = &self.config.admin.token_sha256 else {
             return Ok(None);
         };
         let digest = source.read()?;
-        Ok(Some(api::admin::AdminState::new(
-            digest,
-            self.revocation_service(journal)?,
-        )))
+        let revocation = self
+            .revocation_service(journal)?
+            .with_observer(Arc::new(ocsp.clone()));
+        Ok(Some(api::admin::AdminState::new(digest, revocation)))
     }
 
     /// The CRL service of the hierarchy's CAs (root and issuing CAs): each CA's key in the HSM
@@ -485,7 +487,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let (tsa, tsa_tasks) = app.start_tsa(&journal).await?;
     let crl = app.start_crl(&journal).await?;
     let ocsp = app.start_ocsp().await?;
-    let admin = app.admin_state(&journal)?;
+    let admin = app.admin_state(&journal, &ocsp)?;
     if admin.is_none() {
         tracing::info!("admin endpoints disabled: no admin token digest configured");
     }

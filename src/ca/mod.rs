@@ -11,7 +11,8 @@ mod revoke;
 
 pub use error::CaError;
 pub use revoke::{
-    RevocationService, RevokeError, parse_invalidity_date, parse_reason, parse_serial,
+    RevocationObserver, RevocationService, RevokeError, parse_invalidity_date, parse_reason,
+    parse_serial,
 };
 
 use crate::audit::{AuditEvent, Journal};

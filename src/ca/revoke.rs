@@ -8,10 +8,16 @@
 //! record, and a failed journal append leaves no revocation behind. CRLs pick the revocation up
 //! on their next request (they rebuild when a CA's last revocation id changes).
 //!
+//! Right after the commit, and before [`RevocationService::revoke`] returns, the service tells
+//! its [`RevocationObserver`]s (the node's OCSP responder): a cache that trusts the database's
+//! revocation mark for a while (`[ocsp] revocation_check_ms`, meant for other nodes'
+//! revocations) never serves a stale "good" from this node once the call has returned.
+//!
 //! The CA never sees HTTP: the CLI (`qtsp ca revoke`) and the admin API call this service.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use time::OffsetDateTime;
 
@@ -154,6 +160,14 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// Told of every revocation this process commits, before the revocation call returns.
+pub trait RevocationObserver: std::fmt::Debug + Send + Sync {
+    /// `record` was committed; its id is then the issuer's highest revocation id. `started` is
+    /// an instant taken before the revocation's transaction began: every revocation committed
+    /// before it has a lower id.
+    fn revoked(&self, record: &RevocationRecord, started: Instant);
+}
+
 /// Revokes certificates issued by a fixed set of CAs. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RevocationService {
@@ -161,6 +175,7 @@ pub struct RevocationService {
     journal: Journal,
     clock: SharedClock,
     issuers: Arc<BTreeSet<String>>,
+    observers: Vec<Arc<dyn RevocationObserver>>,
 }
 
 impl RevocationService {
@@ -177,7 +192,15 @@ impl RevocationService {
             journal,
             clock,
             issuers: Arc::new(issuers.into_iter().collect()),
+            observers: Vec::new(),
         }
+    }
+
+    /// Also tells `observer` of each revocation committed through this service.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn RevocationObserver>) -> Self {
+        self.observers.push(observer);
+        self
     }
 
     /// Revokes the certificate `serial` for `reason`, journaled as caused by `actor`.
@@ -229,12 +252,18 @@ impl RevocationService {
             revoked_at: now,
             invalidity_date,
         };
+        let started = Instant::now();
         match self
             .journal
             .revoke(&request, &certificate.issuer, actor)
             .await
         {
-            Ok((record, _audit)) => Ok(record),
+            Ok((record, _audit)) => {
+                for observer in &self.observers {
+                    observer.revoked(&record, started);
+                }
+                Ok(record)
+            }
             // A concurrent revocation won between the check above and the transaction.
             Err(AuditError::Storage {
                 source: StorageError::AlreadyRevoked { .. },

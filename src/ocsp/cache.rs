@@ -9,7 +9,9 @@
 //! cached answer (or at most every `revocation_check` when configured, see
 //! [`OcspCacheSettings::revocation_check`]), and a new mark drops every entry of that issuer.
 //! Revocations recorded by any process or node are therefore seen at once with the default
-//! `revocation_check` of zero.
+//! `revocation_check` of zero. A revocation committed by this process is observed right after
+//! its commit, before the revocation call returns, whatever `revocation_check` says (the
+//! responder is a [`crate::ca::RevocationObserver`]).
 //!
 //! The cache is bounded: at most `max_entries` entries (good, revoked and unknown alike); the
 //! oldest inserted entry is evicted first, so that a flood of random serials costs signatures but

@@ -40,6 +40,7 @@ use x509_cert::ext::pkix::ExtendedKeyUsage;
 
 use super::cache::{OcspCache, OcspCacheSettings};
 use super::request::{CertIdHash, CheckedOcspRequest, RequestedCert, check_request};
+use crate::ca::RevocationObserver;
 use crate::clock::SharedClock;
 use crate::pki::der_util::{from_x509_time, generalized_time, truncate_to_seconds};
 use crate::pki::der_write::{push_header, push_tlv, tag, tlv};
@@ -48,7 +49,9 @@ use crate::pki::ocsp::{
     SingleResponse,
 };
 use crate::pki::{KeyAlgorithm, PkiError, SignatureAlgorithm, oid};
-use crate::storage::{CertificateSerial, CertificateState, RevocationReason, Storage};
+use crate::storage::{
+    CertificateSerial, CertificateState, RevocationReason, RevocationRecord, Storage,
+};
 
 /// Default nextUpdate - thisUpdate of a response.
 pub const DEFAULT_NEXT_UPDATE: time::Duration = time::Duration::hours(1);
@@ -585,6 +588,22 @@ impl OcspResponder {
             nonce: request.nonce.is_some(),
             error_code: None,
         })
+    }
+}
+
+/// A revocation committed by this process raises the issuer's mark in the cache at once, so
+/// that no answer made before it is served after the revocation call returns, even while
+/// `revocation_check` lets the cache trust the mark it last read.
+impl RevocationObserver for OcspResponder {
+    fn revoked(&self, record: &RevocationRecord, started: std::time::Instant) {
+        if let Some(index) = self
+            .inner
+            .authorities
+            .iter()
+            .position(|a| a.name == record.issuer)
+        {
+            self.inner.cache.observe_mark(index, record.id, started);
+        }
     }
 }
 
