@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod db;
 pub mod ocsp;
+pub mod ocsp_load;
 pub mod pki;
 pub mod process;
