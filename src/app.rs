@@ -293,7 +293,7 @@ impl App {
     pub fn admin_state(
         &self,
         journal: &crate::audit::Journal,
-        ocsp: &crate::ocsp::OcspResponder,
+        ocsp: &crate::ocsp::OcspService,
     ) -> Result<Option<api::admin::AdminState>, AppError> {
         let Some(source) = &self.config.admin.token_sha256 else {
             return Ok(None);

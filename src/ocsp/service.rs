@@ -15,7 +15,9 @@ use time::OffsetDateTime;
 
 use super::request::{CheckedOcspRequest, RequestedCert, check_request};
 use super::responder::{OcspAnswer, OcspError, OcspResponder, UNAUTHORIZED_CODE};
+use crate::ca::RevocationObserver;
 use crate::pki::ocsp::OcspResponseStatus;
+use crate::storage::RevocationRecord;
 
 /// The code of an `unauthorized` answer to a request whose `CertID`s name CAs of different
 /// responders.
@@ -60,6 +62,16 @@ fn route<T>(
         Route::Mixed
     } else {
         Route::One(index)
+    }
+}
+
+/// A revocation committed by this process reaches the responder of its issuer (the others
+/// ignore a CA they do not answer for).
+impl RevocationObserver for OcspService {
+    fn revoked(&self, record: &RevocationRecord, started: std::time::Instant) {
+        for responder in self.responders.iter() {
+            responder.revoked(record, started);
+        }
     }
 }
 
