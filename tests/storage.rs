@@ -1153,6 +1153,85 @@ async fn last_revocation_id_per_issuer(storage: Storage) {
     assert_eq!(storage.last_revocation_id_of("nobody").await.unwrap(), 0);
 }
 
+storage_test!(revocations_of_one_issuer_since_a_mark);
+async fn revocations_of_one_issuer_since_a_mark(storage: Storage) {
+    assert!(
+        storage
+            .revocations_of_since(ISSUER, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Ids 1..=6, alternating between two CAs.
+    for n in 1..=6u64 {
+        issue(&storage, n, if n % 2 == 0 { "other-ca" } else { ISSUER }).await;
+        storage
+            .revoke(&RevocationRequest {
+                serial: serial(n),
+                reason: RevocationReason::Superseded,
+                revoked_at: T0,
+                invalidity_date: None,
+            })
+            .await
+            .unwrap();
+    }
+    let ids = |records: Vec<qtsp::storage::RevocationRecord>| {
+        records.iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(storage.revocations_of_since(ISSUER, 0, 10).await.unwrap()),
+        vec![1, 3, 5]
+    );
+    // Strictly after the mark, only this CA's, in id order.
+    let since = storage.revocations_of_since(ISSUER, 3, 10).await.unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!((since[0].id, &since[0].serial), (5, &serial(5)));
+    assert_eq!(since[0].issuer, ISSUER);
+    assert_eq!(
+        ids(storage
+            .revocations_of_since("other-ca", 1, 10)
+            .await
+            .unwrap()),
+        vec![2, 4, 6]
+    );
+    // The limit keeps the oldest first: a caller asking for limit + 1 sees that more exist.
+    assert_eq!(
+        ids(storage
+            .revocations_of_since("other-ca", 0, 2)
+            .await
+            .unwrap()),
+        vec![2, 4]
+    );
+    assert!(
+        storage
+            .revocations_of_since(ISSUER, 5, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        storage
+            .revocations_of_since("nobody", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let error = storage
+        .revocations_of_since(ISSUER, u64::MAX, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StorageError::InvalidInput {
+                field: "after_id",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Revocation and its audit record in one transaction
 // ---------------------------------------------------------------------------------------------

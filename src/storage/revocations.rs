@@ -221,6 +221,34 @@ impl Storage {
         })
     }
 
+    /// Revocations of `issuer` with an id greater than `after_id`, in id order, at most `limit`:
+    /// what changed for one CA since a revocation mark was read (see
+    /// [`Storage::last_revocation_id_of`]). A cache of that CA's answers fetches `limit + 1` to
+    /// tell "these are all" from "there are more".
+    pub async fn revocations_of_since(
+        &self,
+        issuer: &str,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<RevocationRecord>, StorageError> {
+        const OP: &str = "revocations_of_since";
+        let after_id = to_i64("after_id", after_id)?;
+        with_db!(&self.db, |pool, DB| {
+            sqlx::query(revocation_select!(
+                "WHERE issuer = $1 AND id > $2 ORDER BY id LIMIT $3"
+            ))
+            .bind(issuer)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(OP))?
+            .iter()
+            .map(revocation_from_row)
+            .collect()
+        })
+    }
+
     /// The highest revocation id among the revocations of `issuer` (0 when it revoked nothing).
     /// Ids only grow in commit order, so a CRL built after reading this holds at least the
     /// revocations up to it; a larger value later means the CRL is out of date.
