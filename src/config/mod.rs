@@ -4,6 +4,7 @@
 
 mod error;
 mod raw;
+mod revocation;
 
 pub use error::ConfigError;
 
@@ -210,9 +211,15 @@ pub struct TsaSettings {
 pub struct CrlSettings {
     /// nextUpdate - thisUpdate (default 24 h, at most 7 days).
     pub next_update: Duration,
-    /// Rebuild a served CRL when it is older than this, even without a new revocation (default
-    /// 1 h; shorter than `next_update`, so that a served CRL is never past its nextUpdate).
+    /// Publish a new CRL when the current one is this old, even without a new revocation
+    /// (default 1 h; shorter than `next_update`, so that a served CRL is never past its
+    /// nextUpdate).
     pub refresh: Duration,
+    /// How often the node's CRL publisher reads each CA's revocation mark, to publish a CRL
+    /// after a revocation made by another process or node (default 5 s). Revocations made
+    /// through this process are published at once; requests never get a CRL that lacks a
+    /// recorded revocation, whatever this is.
+    pub revocation_poll: Duration,
 }
 
 /// OCSP responder settings (`[ocsp]`).
@@ -438,32 +445,8 @@ pub fn load_from(
     };
 
     let tsa = tsa_settings(raw.tsa, &pick, &origin)?;
-    let crl = crl_settings(raw.crl, &origin)?;
-    let ocsp = OcspSettings {
-        next_update: Duration::from_secs(
-            positive(
-                raw.ocsp.next_update_minutes,
-                origin("ocsp.next_update_minutes"),
-                60,
-                1..=10_080,
-            )? * 60,
-        ),
-        cache: crate::ocsp::OcspCacheSettings {
-            max_entries: usize::try_from(positive(
-                raw.ocsp.cache_max_entries,
-                origin("ocsp.cache_max_entries"),
-                crate::ocsp::cache::DEFAULT_MAX_ENTRIES as u64,
-                0..=1_000_000,
-            )?)
-            .unwrap_or(crate::ocsp::cache::DEFAULT_MAX_ENTRIES),
-            revocation_check: Duration::from_millis(positive(
-                raw.ocsp.revocation_check_ms,
-                origin("ocsp.revocation_check_ms"),
-                0,
-                0..=60_000,
-            )?),
-        },
-    };
+    let crl = revocation::crl_settings(raw.crl, &origin)?;
+    let ocsp = revocation::ocsp_settings(raw.ocsp, &origin)?;
     let admin = admin_settings(raw.admin, &origin, env)?;
 
     let log = LogSettings {
@@ -569,31 +552,6 @@ fn tsa_settings(
         policy_oid,
         accuracy,
         unit,
-    })
-}
-
-fn crl_settings(raw: raw::RawCrl, origin: &Origin<'_>) -> Result<CrlSettings, ConfigError> {
-    let hours = positive(
-        raw.next_update_hours,
-        origin("crl.next_update_hours"),
-        24,
-        1..=168,
-    )?;
-    let minutes = positive(
-        raw.refresh_minutes,
-        origin("crl.refresh_minutes"),
-        60,
-        1..=10_080,
-    )?;
-    if minutes >= hours * 60 {
-        return Err(origin("crl.refresh_minutes").invalid(
-            &format!("{minutes} minutes is not shorter than nextUpdate ({hours} h)"),
-            "refresh CRLs well before their nextUpdate, e.g. refresh_minutes = 60",
-        ));
-    }
-    Ok(CrlSettings {
-        next_update: Duration::from_secs(hours * 3600),
-        refresh: Duration::from_secs(minutes * 60),
     })
 }
 

@@ -39,6 +39,9 @@ pub(super) struct RawConfig {
 pub(super) struct RawOcsp {
     /// nextUpdate - thisUpdate of every OCSP response, in minutes (1..=10080); default 60.
     pub next_update_minutes: Option<i64>,
+    /// The same in seconds (1..=604800), instead of next_update_minutes (short periods for
+    /// tests and demonstrations).
+    pub next_update_seconds: Option<i64>,
     /// Most pre-signed responses held in memory by each CA's responder (0..=1000000, 0 = no
     /// cache); default 10000.
     pub cache_max_entries: Option<i64>,
@@ -60,9 +63,14 @@ pub(super) struct RawAdmin {
 pub(super) struct RawCrl {
     /// nextUpdate - thisUpdate of every CRL, in hours (1..=168); default 24.
     pub next_update_hours: Option<i64>,
-    /// A served CRL is rebuilt when older than this, in minutes, even without a new revocation;
-    /// default 60. Must be shorter than next_update_hours.
+    /// A new CRL is published when the current one is this old, in minutes, even without a new
+    /// revocation; default 60. Must be shorter than next_update_hours.
     pub refresh_minutes: Option<i64>,
+    /// The same in seconds (1..=604800), instead of refresh_minutes.
+    pub refresh_seconds: Option<i64>,
+    /// How often, in milliseconds, the CRL publisher reads each CA's last revocation id to
+    /// publish revocations made by other nodes (100..=600000); default 5000.
+    pub revocation_poll_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

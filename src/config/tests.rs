@@ -341,6 +341,37 @@ fn crl_settings_default_and_bounds() {
 }
 
 #[test]
+fn crl_refresh_in_seconds_and_revocation_poll() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.crl.revocation_poll, Duration::from_secs(5));
+    let config = from_file(
+        "version = 1\n[crl]\nnext_update_hours = 1\nrefresh_seconds = 2\nrevocation_poll_ms = 250\n",
+    )
+    .unwrap();
+    assert_eq!(config.crl.refresh, Duration::from_secs(2));
+    assert_eq!(config.crl.revocation_poll, Duration::from_millis(250));
+    let both = message(from_file(
+        "version = 1\n[crl]\nrefresh_minutes = 1\nrefresh_seconds = 2\n",
+    ));
+    assert!(
+        both.contains("crl.refresh_seconds") && both.contains("only one"),
+        "{both}"
+    );
+    let not_shorter = message(from_file(
+        "version = 1\n[crl]\nnext_update_hours = 1\nrefresh_seconds = 3600\n",
+    ));
+    assert!(not_shorter.contains("crl.refresh_seconds"), "{not_shorter}");
+    for (key, bad) in [
+        ("refresh_seconds", "0"),
+        ("revocation_poll_ms", "99"),
+        ("revocation_poll_ms", "600001"),
+    ] {
+        let error = message(from_file(&format!("version = 1\n[crl]\n{key} = {bad}\n")));
+        assert!(error.contains(&format!("crl.{key}")), "{error}");
+    }
+}
+
+#[test]
 fn ocsp_settings_default_and_bounds() {
     let config = load_from(None, &BTreeMap::new()).unwrap();
     assert_eq!(config.ocsp.next_update, Duration::from_secs(3600));
@@ -351,6 +382,18 @@ fn ocsp_settings_default_and_bounds() {
             "version = 1\n[ocsp]\nnext_update_minutes = {bad}\n"
         )));
         assert!(error.contains("ocsp.next_update_minutes"), "{error}");
+    }
+    let config = from_file("version = 1\n[ocsp]\nnext_update_seconds = 6\n").unwrap();
+    assert_eq!(config.ocsp.next_update, Duration::from_secs(6));
+    let both = message(from_file(
+        "version = 1\n[ocsp]\nnext_update_minutes = 1\nnext_update_seconds = 6\n",
+    ));
+    assert!(both.contains("ocsp.next_update_seconds"), "{both}");
+    for bad in ["0", "604801"] {
+        let error = message(from_file(&format!(
+            "version = 1\n[ocsp]\nnext_update_seconds = {bad}\n"
+        )));
+        assert!(error.contains("ocsp.next_update_seconds"), "{error}");
     }
 }
 

@@ -296,6 +296,7 @@ fn schedule_bounds() {
     let settings = crate::config::CrlSettings {
         next_update: std::time::Duration::from_secs(48 * 3600),
         refresh: std::time::Duration::from_secs(1800),
+        revocation_poll: std::time::Duration::from_secs(5),
     };
     let schedule = CrlSchedule::from_settings(&settings).unwrap();
     assert_eq!(schedule.next_update(), h(48));
