@@ -289,20 +289,24 @@ impl App {
 
     /// The admin endpoints' state, when an admin token digest is configured (its file is read
     /// now, so that a bad one stops the start). Revocations made through it reach this node's
-    /// OCSP responder `ocsp` before the call returns.
+    /// OCSP responders `ocsp` before the call returns, and wake `crl`'s publisher.
     pub fn admin_state(
         &self,
         journal: &crate::audit::Journal,
         ocsp: &crate::ocsp::OcspService,
+        crl: Option<&crate::crl::CrlService>,
     ) -> Result<Option<api::admin::AdminState>, AppError> {
         let Some(source) = &self.config.admin.token_sha256 else {
             return Ok(None);
         };
         let digest = source.read()?;
-        let revocation = self
+        let mut revocations = self
             .revocation_service(journal)?
             .with_observer(Arc::new(ocsp.clone()));
-        Ok(Some(api::admin::AdminState::new(digest, revocation)))
+        if let Some(crl) = crl {
+            revocations = revocations.with_observer(Arc::new(crl.clone()));
+        }
+        Ok(Some(api::admin::AdminState::new(digest, revocations)))
     }
 
     /// The CRL service of the hierarchy's CAs (root and issuing CAs): each CA's key in the HSM
@@ -447,6 +451,8 @@ impl App {
 
 /// How long the time-stamp recorder may take to write its last batch at shutdown.
 const TSA_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the CRL publisher may take to finish its round at shutdown.
+const ROUND_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Audit checkpoints are signed every this many records...
 const CHECKPOINT_EVERY_RECORDS: u64 = 1000;
@@ -487,7 +493,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let (tsa, tsa_tasks) = app.start_tsa(&journal).await?;
     let crl = app.start_crl(&journal).await?;
     let ocsp = app.start_ocsp().await?;
-    let admin = app.admin_state(&journal, &ocsp)?;
+    let admin = app.admin_state(&journal, &ocsp, Some(&crl))?;
     if admin.is_none() {
         tracing::info!("admin endpoints disabled: no admin token digest configured");
     }
@@ -521,11 +527,28 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             shutdown.wait().await;
         })?
     };
+    // CRLs published on schedule and after revocations, whether or not anyone asks.
+    let crl_publisher = {
+        let shutdown = shutdown.clone();
+        crl.spawn_publisher(app.config.crl.revocation_poll, async move {
+            shutdown.wait().await;
+        })
+    };
     let hsm = app.hsm.clone();
     let storage = app.storage.clone();
     let served = app
         .serve_on(bound, shutdown, Some(tsa), Some(crl), Some(ocsp), admin)
         .await;
+    // A publication under way finishes (its journal record and HSM signature) before the stop
+    // is journaled and the HSM pool closes.
+    let mut crl_publisher = crl_publisher;
+    if tokio::time::timeout(ROUND_DRAIN, &mut crl_publisher)
+        .await
+        .is_err()
+    {
+        tracing::error!("the CRL publisher did not stop in time");
+        crl_publisher.abort();
+    }
     // Every request is answered: the recorder writes what is queued and stops.
     if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)
         .await

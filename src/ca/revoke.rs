@@ -5,13 +5,14 @@
 //! revoke), then records the revocation and its `revocation` audit event in ONE storage
 //! transaction ([`Journal::revoke`] -> `Storage::revoke_with_audit`), the way time-stamp batches
 //! are recorded with their journal entry. A revocation therefore never exists without its audit
-//! record, and a failed journal append leaves no revocation behind. CRLs pick the revocation up
-//! on their next request (they rebuild when a CA's last revocation id changes).
+//! record, and a failed journal append leaves no revocation behind.
 //!
 //! Right after the commit, and before [`RevocationService::revoke`] returns, the service tells
-//! its [`RevocationObserver`]s (the node's OCSP responder): a cache that trusts the database's
-//! revocation mark for a while (`[ocsp] revocation_check_ms`, meant for other nodes'
-//! revocations) never serves a stale "good" from this node once the call has returned.
+//! its [`RevocationObserver`]s: the node's OCSP responders (a cache that trusts the database's
+//! revocation mark for a while, `[ocsp] revocation_check_ms`, meant for other nodes'
+//! revocations, never serves a stale "good" from this node once the call has returned) and its
+//! CRL publisher (which publishes at once). CRL requests and the publisher's poll see
+//! revocations made elsewhere (a CA's last revocation id changed).
 //!
 //! The CA never sees HTTP: the CLI (`qtsp ca revoke`) and the admin API call this service.
 

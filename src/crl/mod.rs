@@ -4,11 +4,13 @@
 //! numbers only increase across restarts and nodes) -> build the `TBSCertList` ([`build`]) ->
 //! sign its hash in the HSM -> verify the signature with the CA public key and assemble the
 //! `CertificateList` -> journal `crl_published` -> release. The CRL never touches HTTP;
-//! [`CrlService`] keeps the last CRL of each CA and rebuilds it when the CA revoked something
-//! since, or when it is older than the refresh interval (EN 319 411-2 via EN 319 411-1: a CRL on
-//! every revocation and on a schedule).
+//! [`CrlService`] keeps the last CRL of each CA; its publisher task publishes a new one when the
+//! refresh interval is about to end and promptly after a revocation (EN 319 411-2 via
+//! EN 319 411-1: a CRL on every revocation and on a schedule), and a request rebuilds it itself
+//! when the CA revoked something since or the CRL is older than the refresh interval.
 
 pub mod build;
+mod publisher;
 mod service;
 
 pub use build::{CrlContent, CrlIssuerInfo, PreparedCrl, assemble, prepare};
@@ -25,7 +27,7 @@ use crate::storage::Storage;
 
 /// Default nextUpdate - thisUpdate.
 pub const DEFAULT_NEXT_UPDATE: time::Duration = time::Duration::hours(24);
-/// Default age after which a served CRL is rebuilt even without a new revocation.
+/// Default age at which a new CRL is published even without a new revocation.
 pub const DEFAULT_REFRESH: time::Duration = time::Duration::hours(1);
 /// Longest nextUpdate - thisUpdate accepted (a week).
 pub const MAX_NEXT_UPDATE: time::Duration = time::Duration::days(7);
