@@ -451,7 +451,7 @@ impl App {
 
 /// How long the time-stamp recorder may take to write its last batch at shutdown.
 const TSA_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long the CRL publisher may take to finish its round at shutdown.
+/// How long the CRL publisher and the OCSP refresher may take to finish their round at shutdown.
 const ROUND_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Audit checkpoints are signed every this many records...
@@ -527,27 +527,33 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             shutdown.wait().await;
         })?
     };
-    // CRLs published on schedule and after revocations, whether or not anyone asks.
+    // CRLs published on schedule and after revocations, and pre-signed OCSP answers signed
+    // again before they are due, whether or not anyone asks.
     let crl_publisher = {
         let shutdown = shutdown.clone();
         crl.spawn_publisher(app.config.crl.revocation_poll, async move {
             shutdown.wait().await;
         })
     };
+    let ocsp_refresher = {
+        let shutdown = shutdown.clone();
+        ocsp.spawn_refresher(async move { shutdown.wait().await })
+    };
     let hsm = app.hsm.clone();
     let storage = app.storage.clone();
     let served = app
         .serve_on(bound, shutdown, Some(tsa), Some(crl), Some(ocsp), admin)
         .await;
-    // A publication under way finishes (its journal record and HSM signature) before the stop
-    // is journaled and the HSM pool closes.
-    let mut crl_publisher = crl_publisher;
-    if tokio::time::timeout(ROUND_DRAIN, &mut crl_publisher)
-        .await
-        .is_err()
-    {
-        tracing::error!("the CRL publisher did not stop in time");
-        crl_publisher.abort();
+    // A publication or refresh under way finishes (its journal record and HSM signature) before
+    // the stop is journaled and the HSM pool closes.
+    for (mut task, name) in [
+        (crl_publisher, "CRL publisher"),
+        (ocsp_refresher, "OCSP refresher"),
+    ] {
+        if tokio::time::timeout(ROUND_DRAIN, &mut task).await.is_err() {
+            tracing::error!("the {name} did not stop in time");
+            task.abort();
+        }
     }
     // Every request is answered: the recorder writes what is queued and stops.
     if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)

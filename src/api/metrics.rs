@@ -122,8 +122,8 @@ pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoRes
     )
 }
 
-/// The OCSP responders' counters, summed over the CAs: HSM signatures, answers from the
-/// pre-signed caches, and the number of answers cached now.
+/// The OCSP responders' counters, summed over the CAs: HSM signatures (of which the
+/// refresher's), answers served without a signature, and the number of answers cached now.
 fn render_ocsp(out: &mut String, ocsp: &crate::ocsp::OcspService) {
     for (name, kind, help, value) in [
         (
@@ -135,8 +135,14 @@ fn render_ocsp(out: &mut String, ocsp: &crate::ocsp::OcspService) {
         (
             "qtsp_ocsp_cache_hits_total",
             "counter",
-            "OCSP answers served from the pre-signed response cache.",
+            "OCSP answers served without a signature (pre-signed, or shared with a concurrent request).",
             ocsp.cache_hits(),
+        ),
+        (
+            "qtsp_ocsp_refreshes_total",
+            "counter",
+            "Pre-signed OCSP responses signed again ahead of requests (also in signatures_total).",
+            ocsp.refreshes(),
         ),
         (
             "qtsp_ocsp_cached_responses",

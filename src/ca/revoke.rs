@@ -165,8 +165,13 @@ fn rfc3339(t: OffsetDateTime) -> String {
 pub trait RevocationObserver: std::fmt::Debug + Send + Sync {
     /// `record` was committed; its id is then the issuer's highest revocation id. `started` is
     /// an instant taken before the revocation's transaction began: every revocation committed
-    /// before it has a lower id.
-    fn revoked(&self, record: &RevocationRecord, started: Instant);
+    /// before it has a lower id. The revocation call returns once the future is done (an
+    /// observer may read storage, e.g. to bring a cache up to the new revocation).
+    fn revoked<'a>(
+        &'a self,
+        record: &'a RevocationRecord,
+        started: Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 }
 
 /// Revokes certificates issued by a fixed set of CAs. Cheap to clone.
@@ -261,7 +266,7 @@ impl RevocationService {
         {
             Ok((record, _audit)) => {
                 for observer in &self.observers {
-                    observer.revoked(&record, started);
+                    observer.revoked(&record, started).await;
                 }
                 Ok(record)
             }

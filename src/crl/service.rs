@@ -167,9 +167,15 @@ impl CrlService {
     }
 }
 
-/// A revocation committed by this process wakes the publisher (see [`CrlService::revocation_recorded`]).
+/// A revocation committed by this process wakes the publisher (see
+/// [`CrlService::revocation_recorded`]).
 impl crate::ca::RevocationObserver for CrlService {
-    fn revoked(&self, _record: &crate::storage::RevocationRecord, _started: std::time::Instant) {
+    fn revoked<'a>(
+        &'a self,
+        _record: &'a crate::storage::RevocationRecord,
+        _started: std::time::Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         self.revocation_recorded();
+        Box::pin(std::future::ready(()))
     }
 }

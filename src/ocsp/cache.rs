@@ -1,29 +1,45 @@
 //! The pre-signed response cache: answers to requests without a nonce and with one `CertID`,
-//! signed once and served again until half of their validity is spent, so that the common
-//! request costs no HSM operation.
+//! signed once and served again, so that the common request costs no HSM operation.
 //!
-//! Safety against revocations: each entry remembers the issuer's revocation mark (the highest
-//! revocation id of that CA, [`crate::storage::Storage::last_revocation_id_of`]) read *before*
-//! its status was read from the database. An entry is served only while that mark is still the
-//! issuer's current one; the responder reads the current mark from the database before every
-//! cached answer (or at most every `revocation_check` when configured, see
-//! [`OcspCacheSettings::revocation_check`]), and a new mark drops every entry of that issuer.
-//! Revocations recorded by any process or node are therefore seen at once with the default
-//! `revocation_check` of zero. A revocation committed by this process is observed right after
-//! its commit, before the revocation call returns, whatever `revocation_check` says (the
-//! responder is a [`crate::ca::RevocationObserver`]).
+//! Timing: an answer valid from thisUpdate to nextUpdate is re-signed by the responder's
+//! refresher task at half of its validity, when it was served since it was signed
+//! (`OcspCache::due`); requests are answered from it until three quarters of its validity,
+//! so steady traffic never waits for a signature, and an answer nobody asks for again is
+//! dropped then. A request that finds nothing fresh signs on demand (one signature for all the
+//! concurrent requests of one `CertID`, see `super::flight`).
+//!
+//! Safety against revocations: each CA has a revocation mark, the highest revocation id of that
+//! CA ([`crate::storage::Storage::last_revocation_id_of`]); ids only grow, in commit order. Every
+//! entry of a CA is filed under the CA's current mark, and its status was read from the database
+//! after that mark was read. A request reads the current mark from the database (or trusts the
+//! last one for `revocation_check`, see [`OcspCacheSettings::revocation_check`]) and is answered
+//! from an entry only when the entry's mark is at least the one it read, so the answer holds
+//! every revocation committed before the request.
+//!
+//! When the mark moves from `old` to `new`, the entries need not all go: the status of an
+//! issued certificate changes only by revocation (final, no certificateHold), and every
+//! revocation of the CA since `old` has an id above `old`. So the revocations of the CA with an id
+//! above `old` are read ([`crate::storage::Storage::revocations_of_since`]); the entries of those
+//! serials are removed (and signed again at once, now saying revoked) and every other entry is
+//! re-filed under `new`, still true (`OcspCache::advance`). When that list is long (a mass
+//! revocation) or cannot be read, every entry of the CA is dropped instead, as before any of
+//! this. (An `unknown` answer may also become `good`, by the issuance of that serial; but a
+//! serial is random and unpublished until its certificate exists, so nobody asks about it before,
+//! and the refresher reads the status again anyway.)
 //!
 //! The cache is bounded: at most `max_entries` entries (good, revoked and unknown alike); the
 //! oldest inserted entry is evicted first, so that a flood of random serials costs signatures but
 //! never memory beyond the bound.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use super::request::RequestedCert;
 use super::responder::OcspAnswer;
+use crate::storage::CertificateSerial;
 
 /// Default bound on the number of cached responses (about 1.5 KiB each).
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
@@ -52,15 +68,31 @@ impl Default for OcspCacheSettings {
     }
 }
 
+/// When the refresher signs an answer valid from `this_update` to `next_update` again.
+fn refresh_at(this_update: OffsetDateTime, next_update: OffsetDateTime) -> OffsetDateTime {
+    this_update + (next_update - this_update) / 2
+}
+
+/// Until when requests are answered with it.
+fn serve_until(this_update: OffsetDateTime, next_update: OffsetDateTime) -> OffsetDateTime {
+    this_update + (next_update - this_update) * 3 / 4
+}
+
 #[derive(Debug)]
 struct Entry {
     answer: OcspAnswer,
     /// Index of the issuer (the responder's authority).
     authority: usize,
-    /// The issuer's revocation mark read before the status was read.
+    /// The issuer's revocation mark the entry is filed under.
     mark: u64,
     /// Insertion sequence number (the key of `order`).
     seq: u64,
+    /// What was asked, to sign the answer again.
+    cert: Arc<RequestedCert>,
+    /// The serial as storage holds it (`None`: one storage cannot hold, never issued).
+    serial: Option<CertificateSerial>,
+    /// Served since it was signed: only such entries are refreshed.
+    used: bool,
 }
 
 /// The last revocation mark read for one issuer.
@@ -77,13 +109,49 @@ struct State {
     order: BTreeMap<u64, Vec<u8>>,
     next_seq: u64,
     marks: Vec<Mark>,
+    /// Answers removed by a revocation, to sign again at once.
+    urgent: Vec<Due>,
 }
 
 impl State {
-    fn remove(&mut self, key: &[u8]) {
-        if let Some(entry) = self.entries.remove(key) {
-            self.order.remove(&entry.seq);
-        }
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        self.order.remove(&entry.seq);
+        Some(entry)
+    }
+}
+
+/// How a mark just read compares with the cache's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MarkSeen {
+    /// The cache's mark is this one or a later one: nothing to do.
+    Current,
+    /// Revocations since the cache's mark `old`: [`OcspCache::advance`] first.
+    Newer { old: u64 },
+}
+
+/// An entry the refresher signs again.
+#[derive(Debug, Clone)]
+pub(crate) struct Due {
+    pub(crate) authority: usize,
+    pub(crate) cert: Arc<RequestedCert>,
+    /// Removed by a revocation: not signed again if a request cached it meanwhile.
+    pub(crate) revoked: bool,
+}
+
+impl Entry {
+    /// Whether it may answer, at `now`, a request of issuer `authority` that read `mark`.
+    fn serves(&self, authority: usize, mark: u64, now: OffsetDateTime) -> bool {
+        // A clock stepped back before thisUpdate misses too: never serve an answer "from the
+        // future".
+        self.answer
+            .validity
+            .is_some_and(|(this_update, next_update)| {
+                self.authority == authority
+                    && self.mark >= mark
+                    && now >= this_update
+                    && now < serve_until(this_update, next_update)
+            })
     }
 }
 
@@ -129,46 +197,102 @@ impl OcspCache {
         }
     }
 
-    /// Records the issuer's mark `value`, known to be current at `checked_at` (read from the
-    /// database after that instant, or committed by this process after it); a higher mark than
-    /// the last one drops every entry of that issuer.
-    ///
-    /// Marks only grow (revocation ids are assigned in commit order), so a lower value is an
-    /// older read finishing late and is ignored: taking it back would let an answer signed
-    /// before a revocation be filed under the pre-revocation mark again.
-    pub(crate) fn observe_mark(&self, authority: usize, value: u64, checked_at: Instant) {
+    /// The issuer's mark now (`None` before the first one is read).
+    pub(crate) fn mark(&self, authority: usize) -> Option<u64> {
+        self.lock().marks.get(authority).and_then(|m| m.value)
+    }
+
+    /// Compares the issuer's mark `value`, read from the database at `checked_at`, with the
+    /// cache's; the first one read, or the same one, is recorded at once.
+    pub(crate) fn note_mark(&self, authority: usize, value: u64, checked_at: Instant) -> MarkSeen {
         let mut state = self.lock();
         let Some(mark) = state.marks.get_mut(authority) else {
-            return;
+            return MarkSeen::Current;
         };
-        let changed = match mark.value {
-            Some(old) if value < old => return,
-            Some(old) => value != old,
-            None => false,
-        };
-        let checked_at = match mark.checked_at {
-            Some(at) if !changed => at.max(checked_at),
-            _ => checked_at,
-        };
-        *mark = Mark {
-            value: Some(value),
-            checked_at: Some(checked_at),
-        };
-        if changed {
-            let stale: Vec<Vec<u8>> = state
-                .entries
-                .iter()
-                .filter(|(_, e)| e.authority == authority)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in stale {
-                state.remove(&key);
+        match mark.value {
+            Some(old) if old < value => MarkSeen::Newer { old },
+            // A read that started before a later one finished: nothing new in it.
+            Some(old) if old > value => MarkSeen::Current,
+            _ => {
+                *mark = Mark {
+                    value: Some(value),
+                    checked_at: Some(checked_at),
+                };
+                MarkSeen::Current
             }
         }
     }
 
-    /// The cached answer for `key` of issuer `authority`, if it was made under the issuer's
-    /// revocation mark `mark` and less than half of its validity is spent at `now`.
+    /// Moves the issuer's mark from `old` to `new`, given `revoked`: the serials of every
+    /// revocation of the issuer with an id above `old` (at least up to `new`), or `None` when
+    /// they are unknown. Known: the entries of those serials are removed and queued to be signed
+    /// again ([`Self::take_urgent`]), the others re-filed under `new`. Unknown: every entry of
+    /// the issuer is removed. Returns the number of entries queued. Does nothing when the
+    /// cache's mark is already `new` or later, or is below `old` (the list would not cover it).
+    pub(crate) fn advance(
+        &self,
+        authority: usize,
+        old: u64,
+        new: u64,
+        revoked: Option<&HashSet<CertificateSerial>>,
+        checked_at: Instant,
+    ) -> usize {
+        let mut state = self.lock();
+        let Some(current) = state.marks.get(authority).and_then(|m| m.value) else {
+            return 0;
+        };
+        if current >= new || current < old {
+            return 0;
+        }
+        let mut removed = Vec::new();
+        let mut kept = 0usize;
+        for (key, entry) in &mut state.entries {
+            if entry.authority != authority {
+                continue;
+            }
+            let hit = match (revoked, &entry.serial) {
+                (None, _) => true,
+                (Some(revoked), Some(serial)) => revoked.contains(serial),
+                (Some(_), None) => false,
+            };
+            if hit {
+                removed.push(key.clone());
+            } else {
+                entry.mark = new;
+                kept += 1;
+            }
+        }
+        let mut queued = 0;
+        for key in removed {
+            let Some(entry) = state.remove(&key) else {
+                continue;
+            };
+            if revoked.is_some() && state.urgent.len() < self.settings.max_entries {
+                state.urgent.push(Due {
+                    authority,
+                    cert: entry.cert,
+                    revoked: true,
+                });
+                queued += 1;
+            }
+        }
+        if let Some(mark) = state.marks.get_mut(authority) {
+            *mark = Mark {
+                value: Some(new),
+                checked_at: Some(checked_at),
+            };
+        }
+        tracing::debug!(authority, old, new, kept, queued, "OCSP cache re-filed");
+        queued
+    }
+
+    /// The answers removed by revocations since the last call, to sign again.
+    pub(crate) fn take_urgent(&self) -> Vec<Due> {
+        std::mem::take(&mut self.lock().urgent)
+    }
+
+    /// The cached answer for `key` of issuer `authority`, if it was filed under a mark of at
+    /// least `mark` and less than three quarters of its validity are spent at `now`.
     pub(crate) fn get(
         &self,
         authority: usize,
@@ -176,33 +300,45 @@ impl OcspCache {
         mark: u64,
         now: OffsetDateTime,
     ) -> Option<OcspAnswer> {
-        let state = self.lock();
-        let entry = state.entries.get(key)?;
-        let (this_update, next_update) = entry.answer.validity?;
-        let refresh_at = this_update + (next_update - this_update) / 2;
-        // A clock stepped back before thisUpdate misses too: never serve an answer "from the
-        // future".
-        (entry.authority == authority
-            && entry.mark == mark
-            && now >= this_update
-            && now < refresh_at)
-            .then(|| entry.answer.clone())
+        let mut state = self.lock();
+        let entry = state.entries.get_mut(key)?;
+        if !entry.serves(authority, mark, now) {
+            return None;
+        }
+        entry.used = true;
+        Some(entry.answer.clone())
     }
 
-    /// Caches `answer` (a successful answer without nonce) for `key`, made under the issuer's
-    /// mark `mark`, evicting the oldest entries beyond the bound.
-    pub(crate) fn insert(&self, authority: usize, key: Vec<u8>, mark: u64, answer: OcspAnswer) {
+    /// Whether [`Self::get`] would answer, without counting it as a use.
+    pub(crate) fn holds(
+        &self,
+        authority: usize,
+        key: &[u8],
+        mark: u64,
+        now: OffsetDateTime,
+    ) -> bool {
+        self.lock()
+            .entries
+            .get(key)
+            .is_some_and(|entry| entry.serves(authority, mark, now))
+    }
+
+    /// Caches `answer` (a successful answer without nonce) to `cert` for `key`, made under the
+    /// issuer's mark `mark`, evicting the oldest entries beyond the bound. An answer made under
+    /// another mark than the cache's is not kept: it may miss a revocation the cache has seen.
+    pub(crate) fn insert(
+        &self,
+        authority: usize,
+        key: Vec<u8>,
+        mark: u64,
+        cert: &Arc<RequestedCert>,
+        answer: OcspAnswer,
+    ) {
         if !self.enabled() || answer.nonce || answer.validity.is_none() {
             return;
         }
         let mut state = self.lock();
-        // An answer made under a mark older than the one already seen is stale at once.
-        if state
-            .marks
-            .get(authority)
-            .and_then(|m| m.value)
-            .is_some_and(|current| current != mark)
-        {
+        if state.marks.get(authority).and_then(|m| m.value) != Some(mark) {
             return;
         }
         state.remove(&key);
@@ -215,6 +351,7 @@ impl OcspCache {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.order.insert(seq, key.clone());
+        let serial = CertificateSerial::from_der_content(cert.serial_number.as_bytes()).ok();
         state.entries.insert(
             key,
             Entry {
@@ -222,8 +359,41 @@ impl OcspCache {
                 authority,
                 mark,
                 seq,
+                cert: cert.clone(),
+                serial,
+                used: false,
             },
         );
+    }
+
+    /// The entries to sign again at `now`: those served since they were signed and past half
+    /// of their validity. Entries that can no longer be served (three quarters of their
+    /// validity spent, or the clock before their thisUpdate) are removed; those served since
+    /// are still returned, so that steady traffic gets them back.
+    pub(crate) fn due(&self, now: OffsetDateTime) -> Vec<Due> {
+        let mut state = self.lock();
+        let mut due = Vec::new();
+        let mut stale = Vec::new();
+        for (key, entry) in &state.entries {
+            let Some((this_update, next_update)) = entry.answer.validity else {
+                continue;
+            };
+            let servable = now >= this_update && now < serve_until(this_update, next_update);
+            if !servable {
+                stale.push(key.clone());
+            }
+            if entry.used && (!servable || now >= refresh_at(this_update, next_update)) {
+                due.push(Due {
+                    authority: entry.authority,
+                    cert: entry.cert.clone(),
+                    revoked: false,
+                });
+            }
+        }
+        for key in stale {
+            state.remove(&key);
+        }
+        due
     }
 
     /// Number of cached answers.
@@ -233,159 +403,4 @@ impl OcspCache {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-    use crate::pki::ocsp::OcspResponseStatus;
-
-    const T0: OffsetDateTime = time::macros::datetime!(2026-03-01 00:00:00 UTC);
-
-    fn answer(tag: u8) -> OcspAnswer {
-        OcspAnswer {
-            der: vec![tag; 4],
-            status: OcspResponseStatus::Successful,
-            validity: Some((T0, T0 + time::Duration::hours(1))),
-            nonce: false,
-            error_code: None,
-        }
-    }
-
-    fn cache(max_entries: usize) -> OcspCache {
-        OcspCache::new(
-            OcspCacheSettings {
-                max_entries,
-                revocation_check: Duration::ZERO,
-            },
-            2,
-        )
-    }
-
-    #[test]
-    fn served_under_the_same_mark_until_half_of_the_validity() {
-        let cache = cache(10);
-        cache.observe_mark(0, 3, Instant::now());
-        cache.insert(0, b"k".to_vec(), 3, answer(1));
-        let minute = time::Duration::minutes(1);
-        assert_eq!(cache.get(0, b"k", 3, T0).unwrap(), answer(1));
-        assert_eq!(cache.get(0, b"k", 3, T0 + 29 * minute).unwrap(), answer(1));
-        // Half of the hour spent: re-signed on the next request.
-        assert!(cache.get(0, b"k", 3, T0 + 30 * minute).is_none());
-        // Clock stepped back.
-        assert!(cache.get(0, b"k", 3, T0 - minute).is_none());
-        // Another mark, another issuer, another key.
-        assert!(cache.get(0, b"k", 4, T0).is_none());
-        assert!(cache.get(1, b"k", 3, T0).is_none());
-        assert!(cache.get(0, b"j", 3, T0).is_none());
-    }
-
-    #[test]
-    fn a_new_mark_drops_that_issuers_entries_only() {
-        let cache = cache(10);
-        let now = Instant::now();
-        cache.observe_mark(0, 3, now);
-        cache.observe_mark(1, 7, now);
-        cache.insert(0, b"a".to_vec(), 3, answer(1));
-        cache.insert(1, b"b".to_vec(), 7, answer(2));
-        cache.observe_mark(0, 3, now);
-        assert_eq!(cache.len(), 2);
-        cache.observe_mark(0, 4, now);
-        assert_eq!(cache.len(), 1);
-        assert!(cache.get(0, b"a", 4, T0).is_none());
-        assert_eq!(cache.get(1, b"b", 7, T0).unwrap(), answer(2));
-        // An answer signed under the old mark (a request in flight) is not kept.
-        cache.insert(0, b"a".to_vec(), 3, answer(3));
-        assert_eq!(cache.len(), 1);
-        cache.insert(0, b"a".to_vec(), 4, answer(4));
-        assert_eq!(cache.get(0, b"a", 4, T0).unwrap(), answer(4));
-    }
-
-    #[test]
-    fn the_bound_holds_and_the_oldest_goes_first() {
-        let cache = cache(100);
-        cache.observe_mark(0, 0, Instant::now());
-        for i in 0..1000u32 {
-            cache.insert(0, i.to_be_bytes().to_vec(), 0, answer(0));
-            assert!(cache.len() <= 100);
-        }
-        assert_eq!(cache.len(), 100);
-        assert!(cache.get(0, &899u32.to_be_bytes(), 0, T0).is_none());
-        assert!(cache.get(0, &900u32.to_be_bytes(), 0, T0).is_some());
-        // Replacing a key keeps one entry for it.
-        cache.insert(0, 950u32.to_be_bytes().to_vec(), 0, answer(9));
-        assert_eq!(cache.len(), 100);
-        assert_eq!(
-            cache.get(0, &950u32.to_be_bytes(), 0, T0).unwrap(),
-            answer(9)
-        );
-        let state = cache.lock();
-        assert_eq!(state.order.len(), state.entries.len());
-    }
-
-    #[test]
-    fn nonces_errors_and_a_disabled_cache_store_nothing() {
-        let cache = cache(10);
-        let mut with_nonce = answer(1);
-        with_nonce.nonce = true;
-        cache.insert(0, b"a".to_vec(), 0, with_nonce);
-        let mut error = answer(2);
-        error.validity = None;
-        cache.insert(0, b"b".to_vec(), 0, error);
-        assert_eq!(cache.len(), 0);
-        let disabled = self::cache(0);
-        assert!(!disabled.enabled());
-        disabled.insert(0, b"a".to_vec(), 0, answer(1));
-        assert_eq!(disabled.len(), 0);
-    }
-
-    #[test]
-    fn marks_only_grow_and_a_late_older_read_is_ignored() {
-        let cache = OcspCache::new(
-            OcspCacheSettings {
-                max_entries: 10,
-                revocation_check: Duration::from_millis(500),
-            },
-            1,
-        );
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        // A read of mark 3 started at t0, then a revocation (mark 4) committed by this process
-        // after t0 + 100 ms; the read of 3 finishes last.
-        cache.observe_mark(0, 4, t0 + ms(100));
-        cache.observe_mark(0, 3, t0);
-        assert_eq!(cache.recent_mark(0, t0 + ms(200)), Some(4));
-        // An answer signed by a request that still holds mark 3 is not kept.
-        cache.insert(0, b"a".to_vec(), 3, answer(1));
-        assert_eq!(cache.len(), 0);
-        cache.insert(0, b"a".to_vec(), 4, answer(2));
-        // The same mark read again: kept entries, trusted from the latest read.
-        cache.observe_mark(0, 4, t0 + ms(50));
-        assert_eq!(cache.recent_mark(0, t0 + ms(599)), Some(4));
-        cache.observe_mark(0, 4, t0 + ms(300));
-        assert_eq!(cache.recent_mark(0, t0 + ms(799)), Some(4));
-        assert_eq!(cache.recent_mark(0, t0 + ms(800)), None);
-        assert_eq!(cache.get(0, b"a", 4, T0).unwrap(), answer(2));
-    }
-
-    #[test]
-    fn the_mark_is_trusted_only_for_revocation_check() {
-        let now = Instant::now();
-        let zero = cache(10);
-        zero.observe_mark(0, 5, now);
-        assert_eq!(zero.recent_mark(0, now), None);
-        let cache = OcspCache::new(
-            OcspCacheSettings {
-                max_entries: 10,
-                revocation_check: Duration::from_millis(500),
-            },
-            1,
-        );
-        assert_eq!(cache.recent_mark(0, now), None);
-        cache.observe_mark(0, 5, now);
-        assert_eq!(
-            cache.recent_mark(0, now + Duration::from_millis(499)),
-            Some(5)
-        );
-        assert_eq!(cache.recent_mark(0, now + Duration::from_millis(500)), None);
-        assert_eq!(cache.recent_mark(1, now), None);
-    }
-}
+mod tests;

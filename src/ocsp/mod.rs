@@ -4,10 +4,14 @@
 //! `OCSPResponse` carrying only its `OCSPResponseStatus`; [`responder`] answers the rest with a
 //! `BasicOCSPResponse` signed in the HSM, the status read from the database; [`cache`] keeps
 //! the signed answers to requests without a nonce, checked against the issuer's revocation mark
-//! before each use; [`service`] holds one responder per CA and hands each request to the one
-//! that speaks for its issuer. The ASN.1 types are in [`crate::pki::ocsp`].
+//! before each use, and [`presigned`] signs them again before they are due (its refresher task)
+//! and shares one signature among concurrent requests (`flight`); [`service`] holds one
+//! responder per CA and hands each request to the one that speaks for its issuer. The ASN.1
+//! types are in [`crate::pki::ocsp`].
 
 pub mod cache;
+mod flight;
+pub mod presigned;
 pub mod request;
 pub mod responder;
 pub mod service;

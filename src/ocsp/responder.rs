@@ -21,8 +21,10 @@
 //! A request without a nonce and with exactly one `CertID` is answered from the pre-signed
 //! response cache ([`super::cache`]) when it holds a fresh answer made under the issuer's current
 //! revocation mark, read from the database before each such answer; otherwise it is signed as
-//! above and cached. The cached bytes are those the signing produced (same producedAt and
-//! thisUpdate). Requests with a nonce or several `CertID`s are always signed on demand.
+//! above (once for all concurrent requests of that `CertID`) and cached, and the refresher task
+//! signs it again before it is due ([`super::presigned`]). The cached bytes are those the
+//! signing produced (same producedAt and thisUpdate). Requests with a nonce or several
+//! `CertID`s are always signed on demand.
 //!
 //! Nothing fails open: an error after the request check is `tryLater` (HSM, transient database
 //! error) or `internalError`, as an unsigned `OCSPResponse`, never a panic.
@@ -39,8 +41,8 @@ use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 
 use super::cache::{OcspCache, OcspCacheSettings};
+use super::flight::Flights;
 use super::request::{CertIdHash, CheckedOcspRequest, RequestedCert, check_request};
-use crate::ca::RevocationObserver;
 use crate::clock::SharedClock;
 use crate::pki::der_util::{from_x509_time, generalized_time, truncate_to_seconds};
 use crate::pki::der_write::{push_header, push_tlv, tag, tlv};
@@ -49,9 +51,7 @@ use crate::pki::ocsp::{
     SingleResponse,
 };
 use crate::pki::{KeyAlgorithm, PkiError, SignatureAlgorithm, oid};
-use crate::storage::{
-    CertificateSerial, CertificateState, RevocationReason, RevocationRecord, Storage,
-};
+use crate::storage::{CertificateSerial, CertificateState, RevocationReason, Storage};
 
 /// Default nextUpdate - thisUpdate of a response.
 pub const DEFAULT_NEXT_UPDATE: time::Duration = time::Duration::hours(1);
@@ -292,19 +292,28 @@ impl OcspAnswer {
 }
 
 #[derive(Debug)]
-struct Inner {
-    authorities: Vec<OcspAuthority>,
+pub(super) struct Inner {
+    pub(super) authorities: Vec<OcspAuthority>,
     signer: Signer,
     /// Concurrent answers' signatures go to the HSM together (see [`BatchSigner`]).
     batch: BatchSigner,
-    storage: Storage,
-    clock: SharedClock,
-    next_update: time::Duration,
-    cache: OcspCache,
+    pub(super) storage: Storage,
+    pub(super) clock: SharedClock,
+    pub(super) next_update: time::Duration,
+    pub(super) cache: OcspCache,
+    /// Signatures in flight for answers the cache does not hold yet.
+    pub(super) flights: Flights,
+    /// Per CA: one revocation mark change handled at a time ([`super::presigned`]).
+    pub(super) advancing: Vec<tokio::sync::Mutex<()>>,
+    /// Wakes the refresher: answers removed by a revocation wait to be signed again.
+    pub(super) urgent: tokio::sync::Notify,
     /// Responses signed in the HSM since start.
     signatures: AtomicU64,
-    /// Answers served from the cache since start.
-    cache_hits: AtomicU64,
+    /// Answers served without a signature since start: from the pre-signed cache, or sharing
+    /// the signature of a concurrent request.
+    pub(super) cache_hits: AtomicU64,
+    /// Answers signed again by the refresher since start (also in `signatures`).
+    pub(super) refreshes: AtomicU64,
 }
 
 /// Signatures per HSM pool job, at most, when answers pile up (as for time-stamps).
@@ -314,7 +323,7 @@ const SIGNATURES_PER_JOB: usize = 32;
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct OcspResponder {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl OcspResponder {
@@ -352,6 +361,11 @@ impl OcspResponder {
                 other.name
             )));
         }
+        let flights = Flights::new(cache.max_entries);
+        let advancing = authorities
+            .iter()
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
         let cache = OcspCache::new(cache, authorities.len());
         let batch = hsm.batch_signer(
             signer.key.clone(),
@@ -367,8 +381,12 @@ impl OcspResponder {
                 clock,
                 next_update,
                 cache,
+                flights,
+                advancing,
+                urgent: tokio::sync::Notify::new(),
                 signatures: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
+                refreshes: AtomicU64::new(0),
             }),
         })
     }
@@ -379,10 +397,18 @@ impl OcspResponder {
         self.inner.signatures.load(Ordering::Relaxed)
     }
 
-    /// Answers served from the pre-signed cache since start.
+    /// Answers served without a signature since start: from the pre-signed cache, or sharing
+    /// the signature of a concurrent request for the same `CertID`.
     #[must_use]
     pub fn cache_hits(&self) -> u64 {
         self.inner.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// Cached answers signed again ahead of requests by the refresher since start (counted in
+    /// [`Self::signatures`] too).
+    #[must_use]
+    pub fn refreshes(&self) -> u64 {
+        self.inner.refreshes.load(Ordering::Relaxed)
     }
 
     /// Answers held in the pre-signed cache now.
@@ -465,39 +491,6 @@ impl OcspResponder {
         }
     }
 
-    /// The answer to a request without nonce for the one `cert` of the CA `index`: from the
-    /// cache when it holds one made under the CA's current revocation mark, else signed and
-    /// cached. The mark is read before the status (in [`Self::sign`]), so that a cached answer is
-    /// never older than the mark it is filed under.
-    async fn cached(
-        &self,
-        request: &CheckedOcspRequest,
-        cert: &RequestedCert,
-        index: usize,
-        authority: &OcspAuthority,
-    ) -> Result<OcspAnswer, OcspError> {
-        let inner = &*self.inner;
-        // The whole CertID DER (hash algorithm with its parameters, both issuer hashes, serial):
-        // the cached bytes echo exactly the CertID the on-demand path would.
-        let key = cert.cert_id.to_der().map_err(PkiError::encode("CertID"))?;
-        let mark = match inner.cache.recent_mark(index, std::time::Instant::now()) {
-            Some(mark) => mark,
-            None => {
-                let checked_at = std::time::Instant::now();
-                let mark = inner.storage.last_revocation_id_of(&authority.name).await?;
-                inner.cache.observe_mark(index, mark, checked_at);
-                mark
-            }
-        };
-        if let Some(answer) = inner.cache.get(index, &key, mark, inner.clock.now()) {
-            inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(answer);
-        }
-        let answer = self.sign(request, &[authority]).await?;
-        inner.cache.insert(index, key, mark, answer.clone());
-        Ok(answer)
-    }
-
     /// The status of `cert`, issued (or not) by `authority`, as the database has it now.
     async fn status(
         &self,
@@ -525,7 +518,9 @@ impl OcspResponder {
         })
     }
 
-    async fn sign(
+    /// Signs the answer to `request`, whose `CertID`s are of `authorities`, with each status
+    /// read from the database now.
+    pub(super) async fn sign(
         &self,
         request: &CheckedOcspRequest,
         authorities: &[&OcspAuthority],
@@ -591,22 +586,6 @@ impl OcspResponder {
     }
 }
 
-/// A revocation committed by this process raises the issuer's mark in the cache at once, so
-/// that no answer made before it is served after the revocation call returns, even while
-/// `revocation_check` lets the cache trust the mark it last read.
-impl RevocationObserver for OcspResponder {
-    fn revoked(&self, record: &RevocationRecord, started: std::time::Instant) {
-        if let Some(index) = self
-            .inner
-            .authorities
-            .iter()
-            .position(|a| a.name == record.issuer)
-        {
-            self.inner.cache.observe_mark(index, record.id, started);
-        }
-    }
-}
-
 /// `OCSPResponse { successful, [0] { id-pkix-ocsp-basic, OCTET STRING { BasicOCSPResponse } } }`
 /// around the signed `tbs_der`.
 /// `algorithm_der` is the DER `signatureAlgorithm`, `certs_der` the DER `certs` field.
@@ -646,150 +625,4 @@ const BIT_STRING: u8 = 0x03;
 const ENUMERATED: u8 = 0x0a;
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-    use crate::crl::tests::{T0, key, root};
-    use crate::pki::ocsp::{BasicOcspResponse, CertId};
-    use der::asn1::BitString;
-    use spki::AlgorithmIdentifierOwned;
-    use x509_cert::serial_number::SerialNumber;
-
-    fn requested(hash_alg: CertIdHash, name_hash: Vec<u8>, key_hash: Vec<u8>) -> RequestedCert {
-        let cert_id = CertId {
-            hash_algorithm: AlgorithmIdentifierOwned {
-                oid: hash_alg.oid(),
-                parameters: None,
-            },
-            issuer_name_hash: OctetString::new(name_hash.clone()).unwrap(),
-            issuer_key_hash: OctetString::new(key_hash.clone()).unwrap(),
-            serial_number: SerialNumber::new(&[1]).unwrap(),
-        };
-        RequestedCert {
-            hash_alg,
-            issuer_name_hash: name_hash,
-            issuer_key_hash: key_hash,
-            serial_number: cert_id.serial_number.clone(),
-            cert_id,
-        }
-    }
-
-    #[test]
-    fn authority_is_named_by_sha1_and_sha256_cert_ids() {
-        let der = root(&key(7));
-        let authority = OcspAuthority::from_certificate_der("root", &der).unwrap();
-        let cert = Certificate::from_der(&der).unwrap();
-        let name = cert.tbs_certificate().subject().to_der().unwrap();
-        let bits = cert
-            .tbs_certificate()
-            .subject_public_key_info()
-            .subject_public_key
-            .raw_bytes()
-            .to_vec();
-        let sha1_id = requested(
-            CertIdHash::Sha1,
-            sha1::Sha1::digest(&name).to_vec(),
-            sha1::Sha1::digest(&bits).to_vec(),
-        );
-        assert!(authority.names(&sha1_id));
-        let sha256_id = requested(
-            CertIdHash::Sha256,
-            sha2::Sha256::digest(&name).to_vec(),
-            sha2::Sha256::digest(&bits).to_vec(),
-        );
-        assert!(authority.names(&sha256_id));
-        // The right hashes under the wrong algorithm, or one hash wrong: not this CA.
-        let mut swapped = sha1_id.clone();
-        swapped.hash_alg = CertIdHash::Sha256;
-        assert!(!authority.names(&swapped));
-        let mut other_key = sha1_id;
-        other_key.issuer_key_hash[0] ^= 1;
-        assert!(!authority.names(&other_key));
-        // ArchiveCutoff: the CA certificate's notBefore, non-critical.
-        assert_eq!(
-            authority.archive_cutoff.extn_id,
-            oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF
-        );
-        assert!(!authority.archive_cutoff.critical);
-        let cutoff =
-            der::asn1::GeneralizedTime::from_der(authority.archive_cutoff.extn_value.as_bytes())
-                .unwrap();
-        assert_eq!(cutoff, generalized_time(T0).unwrap());
-    }
-
-    #[test]
-    fn assembled_response_decodes_as_a_basic_response() {
-        let cert_der = root(&key(9));
-        let data = ResponseData {
-            version: OCSP_V1,
-            responder_id: ResponderId::ByKey(OctetString::new(vec![0xab; 20]).unwrap()),
-            produced_at: generalized_time(T0).unwrap(),
-            responses: vec![],
-            response_extensions: None,
-        };
-        let tbs_der = data.to_der().unwrap();
-        let algorithm = SignatureAlgorithm::EcdsaWithSha256;
-        let algorithm_der = algorithm.algorithm_identifier().to_der().unwrap();
-        let certs_der = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, &cert_der));
-        let signature = vec![0x30; 200];
-        let der = assemble(&algorithm_der, &certs_der, &tbs_der, &signature);
-
-        let response = OcspResponse::from_der(&der).unwrap();
-        assert_eq!(response.response_status, OcspResponseStatus::Successful);
-        let bytes = response.response_bytes.unwrap();
-        assert_eq!(bytes.response_type, oid::ID_PKIX_OCSP_BASIC);
-        let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
-        assert_eq!(basic.tbs_response_data, data);
-        assert_eq!(basic.signature_algorithm, algorithm.algorithm_identifier());
-        assert_eq!(basic.signature, BitString::from_bytes(&signature).unwrap());
-        let certs = basic.certs.unwrap();
-        assert_eq!(certs.len(), 1);
-        assert_eq!(certs[0].to_der().unwrap(), cert_der);
-        // The same bytes as the der crate's encoding of the whole tree.
-        assert_eq!(
-            OcspResponse {
-                response_status: OcspResponseStatus::Successful,
-                response_bytes: Some(crate::pki::ocsp::ResponseBytes {
-                    response_type: oid::ID_PKIX_OCSP_BASIC,
-                    response: OctetString::new(
-                        BasicOcspResponse {
-                            tbs_response_data: data,
-                            signature_algorithm: algorithm.algorithm_identifier(),
-                            signature: BitString::from_bytes(&signature).unwrap(),
-                            certs: Some(certs),
-                        }
-                        .to_der()
-                        .unwrap()
-                    )
-                    .unwrap(),
-                }),
-            }
-            .to_der()
-            .unwrap(),
-            der
-        );
-    }
-
-    #[test]
-    fn errors_become_unsigned_status_answers() {
-        let answer = OcspAnswer::error(OcspResponseStatus::Unauthorized, UNAUTHORIZED_CODE);
-        assert_eq!(answer.der, [0x30, 0x03, 0x0a, 0x01, 0x06]);
-        assert_eq!(answer.validity, None);
-        assert_eq!(
-            OcspError::Schedule("x".into()).status(),
-            OcspResponseStatus::InternalError
-        );
-        assert_eq!(OcspError::Schedule("x".into()).code(), "OCSP204");
-        assert_eq!(
-            OcspError::BadSignature("x".into()).status(),
-            OcspResponseStatus::InternalError
-        );
-    }
-
-    #[test]
-    fn a_responder_certificate_needs_the_ocsp_signing_eku() {
-        // A root CA certificate has no id-kp-OCSPSigning.
-        let error = Signer::new_parts(&root(&key(3))).unwrap_err();
-        assert!(error.to_string().starts_with("OCSP201"), "{error}");
-    }
-}
+mod tests;

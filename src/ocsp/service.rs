@@ -68,10 +68,16 @@ fn route<T>(
 /// A revocation committed by this process reaches the responder of its issuer (the others
 /// ignore a CA they do not answer for).
 impl RevocationObserver for OcspService {
-    fn revoked(&self, record: &RevocationRecord, started: std::time::Instant) {
-        for responder in self.responders.iter() {
-            responder.revoked(record, started);
-        }
+    fn revoked<'a>(
+        &'a self,
+        record: &'a RevocationRecord,
+        started: std::time::Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            for responder in self.responders.iter() {
+                responder.revoked(record, started).await;
+            }
+        })
     }
 }
 
@@ -125,6 +131,42 @@ impl OcspService {
     #[must_use]
     pub fn cache_hits(&self) -> u64 {
         self.responders.iter().map(OcspResponder::cache_hits).sum()
+    }
+
+    /// Pre-signed answers signed again ahead of requests, by all responders' refreshers.
+    #[must_use]
+    pub fn refreshes(&self) -> u64 {
+        self.responders.iter().map(OcspResponder::refreshes).sum()
+    }
+
+    /// Starts every responder's refresher; the task ends when all of them have stopped
+    /// (`shutdown` resolved, each after the round under way).
+    pub fn spawn_refresher(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let refreshers: Vec<_> = self
+            .responders
+            .iter()
+            .map(|responder| {
+                let mut stopped = stopped.clone();
+                responder.spawn_refresher(async move {
+                    // An error means the sender is gone, which is a stop too.
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+            })
+            .collect();
+        tokio::spawn(async move {
+            shutdown.await;
+            // No receiver left means every refresher has already ended.
+            let _ = stop.send(true);
+            for refresher in refreshers {
+                if let Err(error) = refresher.await {
+                    tracing::error!(%error, "an OCSP refresher failed");
+                }
+            }
+        })
     }
 
     /// Answers held in the pre-signed caches now, all responders together.
