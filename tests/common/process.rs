@@ -65,6 +65,23 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// SIGTERM, then waits (up to 30 s) for the process to exit; returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(Instant::now() < deadline, "qtsp serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// `command serve`, once both listeners are announced.
     pub fn start(command: Command) -> Server {
         Self::start_inspecting(command, |_| {})
