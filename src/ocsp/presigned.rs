@@ -263,31 +263,6 @@ impl OcspResponder {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tick_is_a_sixteenth_of_the_validity_within_bounds() {
-        assert_eq!(
-            refresher_tick(time::Duration::seconds(8)),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            refresher_tick(time::Duration::seconds(1)),
-            Duration::from_millis(62) + Duration::from_micros(500)
-        );
-        assert_eq!(
-            refresher_tick(time::Duration::milliseconds(100)),
-            Duration::from_millis(50)
-        );
-        assert_eq!(
-            refresher_tick(time::Duration::hours(1)),
-            Duration::from_secs(5)
-        );
-    }
-}
-
 /// A revocation committed by this process brings the issuer's cache up to it before the
 /// revocation call returns, as a request reading the new mark would (the answers about the
 /// revoked serial go, the others stay): with `revocation_check` > 0 the cache would otherwise
@@ -313,5 +288,30 @@ impl RevocationObserver for OcspResponder {
                 self.advance(index, record.id, started).await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tick_is_a_sixteenth_of_the_validity_within_bounds() {
+        assert_eq!(
+            refresher_tick(time::Duration::seconds(8)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            refresher_tick(time::Duration::seconds(1)),
+            Duration::from_millis(62) + Duration::from_micros(500)
+        );
+        assert_eq!(
+            refresher_tick(time::Duration::milliseconds(100)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            refresher_tick(time::Duration::hours(1)),
+            Duration::from_secs(5)
+        );
     }
 }
