@@ -325,9 +325,10 @@ pub async fn run(
             }
         }
     }
-    if matches!(config.mode, LoadMode::NewConnectionPerRequest) {
-        links.clear();
-    }
+    // The new-connection mode's probe is not closed unused: it carries the first worker's first
+    // request. openssl's OCSP responder (3.0) serves one connection at a time and spins forever
+    // on a connection closed before its request arrived, so an unused probe would stall it for
+    // the whole run.
 
     let start = Instant::now();
     let too_long = || LoadError::InvalidConfig {
@@ -873,6 +874,51 @@ mod tests {
         assert!(report.requests_ok > 0, "{report:?}");
         assert!(report.transport_errors > 0, "{report:?}");
         assert_eq!(report.failed, 0, "{report:?}");
+    }
+
+    /// A server shaped like openssl's OCSP responder: one connection at a time, an HTTP/1.0
+    /// answer with Content-Length, then close. Counts connections closed before a request.
+    async fn one_at_a_time_server() -> (SocketAddr, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let unused = Arc::new(AtomicU64::new(0));
+        let counter = unused.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                // No other connection is accepted until this one is done.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                if buf.is_empty() {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let reply =
+                    b"HTTP/1.0 200 OK\r\nContent-type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+                let _ = stream.write_all(reply).await;
+            }
+        });
+        (addr, unused)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_one_at_a_time_http_1_0_server_gets_no_unused_connection() {
+        let (addr, unused) = one_at_a_time_server().await;
+        let cfg = config(addr, LoadMode::NewConnectionPerRequest, 4, 300);
+        let report = run(&cfg, Arc::new(Get("/ocsp"))).await.unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(report.transport_errors, 0, "{report:?}");
+        // Not even the probe connection that checks the server is there.
+        assert_eq!(unused.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
