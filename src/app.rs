@@ -252,7 +252,7 @@ impl App {
             .get(issuer)
             .ok_or_else(|| not_initialized(issuer))?;
         let authority = crate::ocsp::OcspAuthority::from_certificate_der(issuer, ca_certificate)?;
-        Ok(crate::ocsp::OcspResponder::new(
+        let responder = crate::ocsp::OcspResponder::new(
             vec![authority],
             key,
             responder_certificate,
@@ -261,7 +261,10 @@ impl App {
             self.clock.clone(),
             next_update,
             self.config.ocsp.cache,
-        )?)
+        )?;
+        // A responder key that does not match its certificate stops the server here.
+        responder.check_key().await?;
+        Ok(responder)
     }
 
     /// The revocation service for the hierarchy's CAs (every entity that is not an end entity).

@@ -10,6 +10,7 @@
 //! types are in [`crate::pki::ocsp`].
 
 pub mod cache;
+mod encode;
 mod flight;
 pub mod presigned;
 pub mod request;

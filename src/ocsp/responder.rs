@@ -11,12 +11,18 @@
 //! 3. the status of each serial is read from the database (the database is the truth): an
 //!    issued certificate of that CA is `good` or `revoked` (time, and reason unless
 //!    `unspecified`), anything else is `unknown`;
-//! 4. the `ResponseData` is encoded (responderID byKey, producedAt = thisUpdate = now truncated
-//!    to the second, nextUpdate = thisUpdate + the configured period, ArchiveCutoff = the CA
-//!    certificate's notBefore on every `SingleResponse` as EN 319 411-2 asks, the nonce echoed),
-//!    its digest is signed in the HSM, the signature is verified with the responder
-//!    certificate's key, and the `OCSPResponse` is assembled by hand from pre-encoded parts
-//!    (the signature algorithm and the `certs` field with the responder certificate).
+//! 4. the `ResponseData` is written by hand from pre-encoded parts ([`super::encode`]:
+//!    responderID byKey, producedAt = thisUpdate = now truncated to the second, nextUpdate =
+//!    thisUpdate + the configured period, ArchiveCutoff = the CA certificate's notBefore on every
+//!    `SingleResponse` as EN 319 411-2 asks, the nonce echoed), its digest is signed in the HSM,
+//!    and the `OCSPResponse` is assembled around it (the signature algorithm and the `certs`
+//!    field with the responder certificate, encoded once).
+//!
+//! That the responder key matches its certificate is checked once, at start
+//! ([`OcspResponder::check_key`]: a test response signed in the HSM and verified with the
+//! certificate's public key). Until that check, or the verification of the first answer, has
+//! passed, every answer's signature is verified before it leaves; after it, none is (a software
+//! verification costs more CPU than the HSM's signature).
 //!
 //! A request without a nonce and with exactly one `CertID` is answered from the pre-signed
 //! response cache ([`super::cache`]) when it holds a fresh answer made under the issuer's current
@@ -34,24 +40,22 @@ use der::{Decode, Encode};
 use qtsp_hsm::{BatchSigner, Hsm, KeyRef};
 use sha2::Digest as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 
 use super::cache::{OcspCache, OcspCacheSettings};
+use super::encode::{SingleParts, assemble, explicit_extensions, response_data};
 use super::flight::Flights;
 use super::request::{CertIdHash, CheckedOcspRequest, RequestedCert, check_request};
 use crate::clock::SharedClock;
 use crate::pki::der_util::{from_x509_time, generalized_time, truncate_to_seconds};
-use crate::pki::der_write::{push_header, push_tlv, tag, tlv};
-use crate::pki::ocsp::{
-    CertStatus, OCSP_V1, OcspResponse, OcspResponseStatus, ResponderId, ResponseData, RevokedInfo,
-    SingleResponse,
-};
+use crate::pki::der_write::{tag, tlv};
+use crate::pki::ocsp::{CertStatus, OcspResponse, OcspResponseStatus, ResponderId, RevokedInfo};
 use crate::pki::{KeyAlgorithm, PkiError, SignatureAlgorithm, oid};
-use crate::storage::{CertificateSerial, CertificateState, RevocationReason, Storage};
+use crate::storage::{CertificateSerial, IssuedStatus, RevocationReason, Storage};
 
 /// Default nextUpdate - thisUpdate of a response.
 pub const DEFAULT_NEXT_UPDATE: time::Duration = time::Duration::hours(1);
@@ -139,8 +143,9 @@ pub struct OcspAuthority {
     sha1_key: Vec<u8>,
     sha256_name: Vec<u8>,
     sha256_key: Vec<u8>,
-    /// The ArchiveCutoff extension (the CA certificate's notBefore), the same on every answer.
-    archive_cutoff: Extension,
+    /// DER of `singleExtensions [1] EXPLICIT Extensions` holding the ArchiveCutoff extension
+    /// (the CA certificate's notBefore), the same on every answer.
+    single_extensions_der: Vec<u8>,
     subject_der: Vec<u8>,
 }
 
@@ -160,17 +165,23 @@ impl OcspAuthority {
         let cutoff = generalized_time(not_before)?
             .to_der()
             .map_err(PkiError::encode("ArchiveCutoff"))?;
+        let archive_cutoff = Extension {
+            extn_id: oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF,
+            critical: false,
+            extn_value: OctetString::new(cutoff).map_err(PkiError::encode("ArchiveCutoff"))?,
+        };
+        let single_extensions_der = explicit_extensions(
+            &archive_cutoff
+                .to_der()
+                .map_err(PkiError::encode("ArchiveCutoff"))?,
+        );
         Ok(Self {
             name: name.to_owned(),
             sha1_name: sha1(&subject_der),
             sha1_key: sha1(&key),
             sha256_name: sha256(&subject_der),
             sha256_key: sha256(&key),
-            archive_cutoff: Extension {
-                extn_id: oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF,
-                critical: false,
-                extn_value: OctetString::new(cutoff).map_err(PkiError::encode("ArchiveCutoff"))?,
-            },
+            single_extensions_der,
             subject_der,
         })
     }
@@ -196,6 +207,9 @@ impl OcspAuthority {
 struct Signer {
     key: KeyRef,
     parts: SignerParts,
+    /// Whether a signature made with `key` has verified with the certificate's public key (at
+    /// start, or on an answer): from then on answers are not verified one by one.
+    key_checked: AtomicBool,
 }
 
 impl Signer {
@@ -203,7 +217,22 @@ impl Signer {
         Ok(Self {
             key,
             parts: Signer::new_parts(certificate_der)?,
+            key_checked: AtomicBool::new(false),
         })
+    }
+
+    /// Verifies `signature` over `digest` unless the key is known to match the certificate;
+    /// the first success makes it known.
+    fn verify_until_checked(&self, digest: &[u8], signature: &[u8]) -> Result<(), OcspError> {
+        if self.key_checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.parts
+            .algorithm
+            .verify_digest(&self.parts.spki_der, digest, signature)
+            .map_err(|e| OcspError::BadSignature(e.to_string()))?;
+        self.key_checked.store(true, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -212,7 +241,8 @@ impl Signer {
 struct SignerParts {
     spki_der: Vec<u8>,
     algorithm: SignatureAlgorithm,
-    responder_id: ResponderId,
+    /// DER of the `ResponderID` (byKey).
+    responder_id_der: Vec<u8>,
     /// DER of the `signatureAlgorithm` AlgorithmIdentifier.
     algorithm_der: Vec<u8>,
     /// DER of `certs [0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate.
@@ -245,12 +275,15 @@ impl Signer {
             .to_der()
             .map_err(PkiError::encode("signatureAlgorithm"))?;
         let certs_der = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, certificate_der));
+        let responder_id = ResponderId::ByKey(
+            OctetString::new(key_hash).map_err(PkiError::encode("ResponderID"))?,
+        );
         Ok(SignerParts {
             spki_der,
             algorithm,
-            responder_id: ResponderId::ByKey(
-                OctetString::new(key_hash).map_err(PkiError::encode("ResponderID"))?,
-            ),
+            responder_id_der: responder_id
+                .to_der()
+                .map_err(PkiError::encode("ResponderID"))?,
             algorithm_der,
             certs_der,
             issuer_der: tbs
@@ -501,21 +534,59 @@ impl OcspResponder {
         let Ok(serial) = CertificateSerial::from_der_content(cert.serial_number.as_bytes()) else {
             return Ok(CertStatus::Unknown(Null));
         };
-        let Some(record) = self.inner.storage.certificate(&serial).await? else {
-            return Ok(CertStatus::Unknown(Null));
-        };
-        if record.issuer != authority.name || record.state != CertificateState::Issued {
-            return Ok(CertStatus::Unknown(Null));
-        }
-        Ok(match record.revocation {
-            None => CertStatus::Good(Null),
-            Some(revocation) => CertStatus::Revoked(RevokedInfo {
-                revocation_time: generalized_time(revocation.revoked_at)?,
-                // Omitted for `unspecified`, as in the CRL (RFC 5280 section 5.3.1).
-                revocation_reason: (revocation.reason != RevocationReason::Unspecified)
-                    .then(|| crate::crl::build::crl_reason(revocation.reason)),
-            }),
-        })
+        Ok(
+            match self
+                .inner
+                .storage
+                .issued_status(&authority.name, &serial)
+                .await?
+            {
+                None => CertStatus::Unknown(Null),
+                Some(IssuedStatus::Good) => CertStatus::Good(Null),
+                Some(IssuedStatus::Revoked { reason, revoked_at }) => {
+                    CertStatus::Revoked(RevokedInfo {
+                        revocation_time: generalized_time(revoked_at)?,
+                        // Omitted for `unspecified`, as in the CRL (RFC 5280 section 5.3.1).
+                        revocation_reason: (reason != RevocationReason::Unspecified)
+                            .then(|| crate::crl::build::crl_reason(reason)),
+                    })
+                }
+            },
+        )
+    }
+
+    /// Signs a test response with the responder key in the HSM and verifies it with the
+    /// responder certificate's public key: a key that does not match its certificate stops the
+    /// responder at start (`OCSP203`) instead of reaching relying parties. After it, answers no
+    /// longer verify their own signatures (see the module documentation).
+    pub async fn check_key(&self) -> Result<(), OcspError> {
+        let inner = &*self.inner;
+        let signer = &inner.signer.parts;
+        let produced_at = generalized_time(truncate_to_seconds(inner.clock.now()))?
+            .to_der()
+            .map_err(PkiError::encode("producedAt"))?;
+        let tbs_der = response_data(&signer.responder_id_der, &produced_at, &[], &[], None);
+        let digest = signer.algorithm.digest().digest(&tbs_der);
+        let signature = inner.batch.sign(&digest).await?;
+        let signature = signature.to_x509_bytes();
+        signer
+            .algorithm
+            .verify_digest(&signer.spki_der, &digest, signature)
+            .map_err(|e| {
+                OcspError::BadSignature(format!(
+                    "the responder key does not match its certificate: {e}"
+                ))
+            })?;
+        let der = assemble(
+            &signer.algorithm_der,
+            &signer.certs_der,
+            &tbs_der,
+            signature,
+        );
+        OcspResponse::from_der(&der)
+            .map_err(|e| OcspError::BadSignature(format!("the test response: {e}")))?;
+        inner.signer.key_checked.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Signs the answer to `request`, whose `CertID`s are of `authorities`, with each status
@@ -526,51 +597,42 @@ impl OcspResponder {
         authorities: &[&OcspAuthority],
     ) -> Result<OcspAnswer, OcspError> {
         let inner = &*self.inner;
+        let signer = &inner.signer.parts;
         let now = truncate_to_seconds(inner.clock.now());
         let next = now + inner.next_update;
-        let this_update = generalized_time(now)?;
-        let next_update = generalized_time(next)?;
+        let this_update = generalized_time(now)?
+            .to_der()
+            .map_err(PkiError::encode("thisUpdate"))?;
+        let next_update = tlv(
+            tag::CONTEXT_0,
+            &generalized_time(next)?
+                .to_der()
+                .map_err(PkiError::encode("nextUpdate"))?,
+        );
         let mut responses = Vec::with_capacity(request.requests.len());
         for (cert, authority) in request.requests.iter().zip(authorities) {
-            responses.push(SingleResponse {
-                cert_id: cert.cert_id.clone(),
-                cert_status: self.status(authority, cert).await?,
-                this_update,
-                next_update: Some(next_update),
-                single_extensions: Some(vec![authority.archive_cutoff.clone()]),
+            responses.push(SingleParts {
+                cert_id: cert.cert_id.to_der().map_err(PkiError::encode("CertID"))?,
+                status: self
+                    .status(authority, cert)
+                    .await?
+                    .to_der()
+                    .map_err(PkiError::encode("CertStatus"))?,
+                extensions: &authority.single_extensions_der,
             });
         }
-        let response_extensions = match &request.nonce {
-            Some(nonce) => {
-                let value = OctetString::new(nonce.clone())
-                    .and_then(|n| n.to_der())
-                    .and_then(OctetString::new)
-                    .map_err(PkiError::encode("nonce"))?;
-                Some(vec![Extension {
-                    extn_id: oid::ID_PKIX_OCSP_NONCE,
-                    critical: false,
-                    extn_value: value,
-                }])
-            }
-            None => None,
-        };
-        let data = ResponseData {
-            version: OCSP_V1,
-            responder_id: inner.signer.parts.responder_id.clone(),
-            produced_at: this_update,
-            responses,
-            response_extensions,
-        };
-        let tbs_der = data.to_der().map_err(PkiError::encode("ResponseData"))?;
-        let signer = &inner.signer.parts;
+        let tbs_der = response_data(
+            &signer.responder_id_der,
+            &this_update,
+            &next_update,
+            &responses,
+            request.nonce.as_deref(),
+        );
         let digest = signer.algorithm.digest().digest(&tbs_der);
         let signature = inner.batch.sign(&digest).await?;
         inner.signatures.fetch_add(1, Ordering::Relaxed);
         let signature = signature.to_x509_bytes();
-        signer
-            .algorithm
-            .verify_digest(&signer.spki_der, &digest, signature)
-            .map_err(|e| OcspError::BadSignature(e.to_string()))?;
+        inner.signer.verify_until_checked(&digest, signature)?;
         Ok(OcspAnswer {
             der: assemble(
                 &signer.algorithm_der,
@@ -585,44 +647,6 @@ impl OcspResponder {
         })
     }
 }
-
-/// `OCSPResponse { successful, [0] { id-pkix-ocsp-basic, OCTET STRING { BasicOCSPResponse } } }`
-/// around the signed `tbs_der`.
-/// `algorithm_der` is the DER `signatureAlgorithm`, `certs_der` the DER `certs` field.
-fn assemble(algorithm_der: &[u8], certs_der: &[u8], tbs_der: &[u8], signature: &[u8]) -> Vec<u8> {
-    // BIT STRING: the unused-bits octet (0), then the signature.
-    let bit_string_len = 1 + signature.len();
-    let mut basic_content = Vec::with_capacity(
-        tbs_der.len() + algorithm_der.len() + bit_string_len + 4 + certs_der.len(),
-    );
-    basic_content.extend_from_slice(tbs_der);
-    basic_content.extend_from_slice(algorithm_der);
-    push_header(&mut basic_content, BIT_STRING, bit_string_len);
-    basic_content.push(0);
-    basic_content.extend_from_slice(signature);
-    basic_content.extend_from_slice(certs_der);
-    let basic = tlv(tag::SEQUENCE, &basic_content);
-
-    let mut bytes_content = Vec::with_capacity(basic.len() + 20);
-    push_tlv(
-        &mut bytes_content,
-        tag::OBJECT_IDENTIFIER,
-        oid::ID_PKIX_OCSP_BASIC.as_bytes(),
-    );
-    push_tlv(&mut bytes_content, tag::OCTET_STRING, &basic);
-    let response_bytes = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, &bytes_content));
-
-    let mut content = Vec::with_capacity(response_bytes.len() + 3);
-    // responseStatus ENUMERATED successful (0).
-    content.extend_from_slice(&[ENUMERATED, 0x01, 0x00]);
-    content.extend_from_slice(&response_bytes);
-    tlv(tag::SEQUENCE, &content)
-}
-
-/// BIT STRING tag.
-const BIT_STRING: u8 = 0x03;
-/// ENUMERATED tag.
-const ENUMERATED: u8 = 0x0a;
 
 #[cfg(test)]
 mod tests;

@@ -4,8 +4,8 @@ use time::OffsetDateTime;
 
 use super::db::{DbRow, Dialect, is_unique_violation, query_err, with_db};
 use super::records::{
-    CertificateRecord, CertificateSerial, CertificateState, NewCertificateIntent, RevocationReason,
-    RevocationRecord,
+    CertificateRecord, CertificateSerial, CertificateState, IssuedStatus, NewCertificateIntent,
+    RevocationReason, RevocationRecord,
 };
 use super::{Storage, StorageError};
 
@@ -79,6 +79,16 @@ fn cert_from_row(row: &impl DbRow) -> Result<CertificateRecord, StorageError> {
         created_at: row.time("created_at")?,
         issued_at: row.opt_time("issued_at")?,
         revocation,
+    })
+}
+
+fn issued_status_from_row(row: &impl DbRow) -> Result<IssuedStatus, StorageError> {
+    Ok(match row.opt_int("r_id")? {
+        None => IssuedStatus::Good,
+        Some(_) => IssuedStatus::Revoked {
+            reason: reason_from_db(row.small("r_reason_code")?, "revocations.reason_code")?,
+            revoked_at: row.time("r_revoked_at")?,
+        },
     })
 }
 
@@ -221,6 +231,33 @@ impl Storage {
                 .map_err(query_err(OP))?
                 .map(|row| cert_from_row(&row))
                 .transpose()
+        })
+    }
+
+    /// The status of the certificate `serial` if `issuer` issued it (state `issued`); `None`
+    /// for a serial that `issuer` never issued, or whose signed certificate is not recorded.
+    /// One indexed row and three small columns: the OCSP responder asks this for every answer
+    /// signed on demand, so the certificate itself is not read.
+    pub async fn issued_status(
+        &self,
+        issuer: &str,
+        serial: &CertificateSerial,
+    ) -> Result<Option<IssuedStatus>, StorageError> {
+        const OP: &str = "issued_status";
+        with_db!(&self.db, |pool, DB| {
+            sqlx::query(
+                "SELECT r.id AS r_id, r.reason_code AS r_reason_code, \
+                 r.revoked_at AS r_revoked_at \
+                 FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex \
+                 WHERE c.serial_hex = $1 AND c.issuer = $2 AND c.state = 'issued'",
+            )
+            .bind(serial.to_hex())
+            .bind(issuer)
+            .fetch_optional(pool)
+            .await
+            .map_err(query_err(OP))?
+            .map(|row| issued_status_from_row(&row))
+            .transpose()
         })
     }
 

@@ -38,8 +38,8 @@ use db::{Db, redact_url, with_db};
 pub use error::StorageError;
 pub use records::{
     AuditCheckpoint, AuditHead, AuditRecord, Backend, CertificateRecord, CertificateSerial,
-    CertificateState, NewAuditRecord, NewCertificateIntent, RevocationReason, RevocationRecord,
-    RevocationRequest, SerialError, TimestampRecord, TimestampSerial,
+    CertificateState, IssuedStatus, NewAuditRecord, NewCertificateIntent, RevocationReason,
+    RevocationRecord, RevocationRequest, SerialError, TimestampRecord, TimestampSerial,
 };
 
 /// Connection settings.

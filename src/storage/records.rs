@@ -251,6 +251,19 @@ impl CertificateState {
     }
 }
 
+/// The status of an issued certificate, all an OCSP answer needs to know about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssuedStatus {
+    /// Issued and not revoked.
+    Good,
+    /// Revoked.
+    Revoked {
+        reason: RevocationReason,
+        revoked_at: OffsetDateTime,
+    },
+}
+
 /// A certificate as stored, with its revocation if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateRecord {

@@ -1,10 +1,10 @@
-//! Unit tests of the responder's parts (CertID matching, assembly, errors).
+//! Unit tests of the responder's parts (CertID matching, errors); the assembly is tested in
+//! `ocsp::encode`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::*;
 use crate::crl::tests::{T0, key, root};
-use crate::pki::ocsp::{BasicOcspResponse, CertId};
-use der::asn1::BitString;
+use crate::pki::ocsp::CertId;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::serial_number::SerialNumber;
 
@@ -58,69 +58,16 @@ fn authority_is_named_by_sha1_and_sha256_cert_ids() {
     let mut other_key = sha1_id;
     other_key.issuer_key_hash[0] ^= 1;
     assert!(!authority.names(&other_key));
-    // ArchiveCutoff: the CA certificate's notBefore, non-critical.
-    assert_eq!(
-        authority.archive_cutoff.extn_id,
-        oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF
-    );
-    assert!(!authority.archive_cutoff.critical);
-    let cutoff =
-        der::asn1::GeneralizedTime::from_der(authority.archive_cutoff.extn_value.as_bytes())
-            .unwrap();
+    // singleExtensions [1] EXPLICIT: ArchiveCutoff, the CA certificate's notBefore,
+    // non-critical.
+    let extensions = &authority.single_extensions_der;
+    assert_eq!(extensions[0], tag::CONTEXT_1);
+    let extensions = Vec::<Extension>::from_der(&extensions[2..]).unwrap();
+    assert_eq!(extensions.len(), 1);
+    assert_eq!(extensions[0].extn_id, oid::ID_PKIX_OCSP_ARCHIVE_CUTOFF);
+    assert!(!extensions[0].critical);
+    let cutoff = der::asn1::GeneralizedTime::from_der(extensions[0].extn_value.as_bytes()).unwrap();
     assert_eq!(cutoff, generalized_time(T0).unwrap());
-}
-
-#[test]
-fn assembled_response_decodes_as_a_basic_response() {
-    let cert_der = root(&key(9));
-    let data = ResponseData {
-        version: OCSP_V1,
-        responder_id: ResponderId::ByKey(OctetString::new(vec![0xab; 20]).unwrap()),
-        produced_at: generalized_time(T0).unwrap(),
-        responses: vec![],
-        response_extensions: None,
-    };
-    let tbs_der = data.to_der().unwrap();
-    let algorithm = SignatureAlgorithm::EcdsaWithSha256;
-    let algorithm_der = algorithm.algorithm_identifier().to_der().unwrap();
-    let certs_der = tlv(tag::CONTEXT_0, &tlv(tag::SEQUENCE, &cert_der));
-    let signature = vec![0x30; 200];
-    let der = assemble(&algorithm_der, &certs_der, &tbs_der, &signature);
-
-    let response = OcspResponse::from_der(&der).unwrap();
-    assert_eq!(response.response_status, OcspResponseStatus::Successful);
-    let bytes = response.response_bytes.unwrap();
-    assert_eq!(bytes.response_type, oid::ID_PKIX_OCSP_BASIC);
-    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
-    assert_eq!(basic.tbs_response_data, data);
-    assert_eq!(basic.signature_algorithm, algorithm.algorithm_identifier());
-    assert_eq!(basic.signature, BitString::from_bytes(&signature).unwrap());
-    let certs = basic.certs.unwrap();
-    assert_eq!(certs.len(), 1);
-    assert_eq!(certs[0].to_der().unwrap(), cert_der);
-    // The same bytes as the der crate's encoding of the whole tree.
-    assert_eq!(
-        OcspResponse {
-            response_status: OcspResponseStatus::Successful,
-            response_bytes: Some(crate::pki::ocsp::ResponseBytes {
-                response_type: oid::ID_PKIX_OCSP_BASIC,
-                response: OctetString::new(
-                    BasicOcspResponse {
-                        tbs_response_data: data,
-                        signature_algorithm: algorithm.algorithm_identifier(),
-                        signature: BitString::from_bytes(&signature).unwrap(),
-                        certs: Some(certs),
-                    }
-                    .to_der()
-                    .unwrap()
-                )
-                .unwrap(),
-            }),
-        }
-        .to_der()
-        .unwrap(),
-        der
-    );
 }
 
 #[test]
