@@ -269,6 +269,37 @@ async fn nonce_answers_follow_the_database(storage: Storage) {
         assert_eq!(storage.issued_status(issuer, serial).await.unwrap(), None);
     }
 
+    // The same for many serials in one query (duplicates and strangers included).
+    let mut batch = storage
+        .issued_statuses(
+            CA,
+            &[
+                good.clone(),
+                never.clone(),
+                revoked.clone(),
+                intent.clone(),
+                elsewhere.clone(),
+                good.clone(),
+            ],
+        )
+        .await
+        .unwrap();
+    batch.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        batch,
+        [
+            (good.clone(), IssuedStatus::Good),
+            (
+                revoked.clone(),
+                IssuedStatus::Revoked {
+                    reason: RevocationReason::KeyCompromise,
+                    revoked_at,
+                }
+            ),
+        ]
+    );
+    assert!(storage.issued_statuses(CA, &[]).await.unwrap().is_empty());
+
     let responder = responder(&pki, &storage, &pki.responder_key);
     responder.check_key().await.unwrap();
     let mut expected_signatures = 0;
@@ -299,6 +330,29 @@ async fn nonce_answers_follow_the_database(storage: Storage) {
         }
         openssl_verifies(dir.path(), &ca_pem, &req, &answer.der);
     }
+
+    // Concurrent answers (their statuses read together) each get their own serial's status.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60u8 {
+        let (responder, serial, ca) = (
+            responder.clone(),
+            [&good, &revoked, &never][usize::from(i % 3)].clone(),
+            pki.ca.clone(),
+        );
+        tasks.spawn(async move {
+            let answer = responder.respond(&request(&ca, &serial, &[i; 20])).await;
+            (i % 3, cert_status(&answer.der))
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap() {
+            (0, CertStatus::Good(_))
+            | (1, CertStatus::Revoked(_))
+            | (2, CertStatus::Unknown(_)) => {}
+            (kind, status) => panic!("serial kind {kind} answered {status:?}"),
+        }
+    }
+    assert_eq!(responder.signatures(), expected_signatures + 60);
 
     // A revocation shows in the very next answer signed on demand.
     storage

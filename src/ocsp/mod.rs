@@ -16,6 +16,7 @@ pub mod presigned;
 pub mod request;
 pub mod responder;
 pub mod service;
+mod status;
 
 pub use cache::OcspCacheSettings;
 pub use request::{

@@ -50,6 +50,7 @@ use super::cache::{OcspCache, OcspCacheSettings};
 use super::encode::{SingleParts, assemble, explicit_extensions, response_data};
 use super::flight::Flights;
 use super::request::{CertIdHash, CheckedOcspRequest, RequestedCert, check_request};
+use super::status::StatusReader;
 use crate::clock::SharedClock;
 use crate::pki::der_util::{from_x509_time, generalized_time, truncate_to_seconds};
 use crate::pki::der_write::{tag, tlv};
@@ -340,6 +341,8 @@ pub(super) struct Inner {
     pub(super) advancing: Vec<tokio::sync::Mutex<()>>,
     /// Wakes the refresher: answers removed by a revocation wait to be signed again.
     pub(super) urgent: tokio::sync::Notify,
+    /// Reads the statuses of answers signed on demand, concurrent ones in one query.
+    statuses: StatusReader,
     /// Responses signed in the HSM since start.
     signatures: AtomicU64,
     /// Answers served without a signature since start: from the pre-signed cache, or sharing
@@ -405,6 +408,7 @@ impl OcspResponder {
             crate::ca::sign_mechanism(signer.parts.algorithm),
             SIGNATURES_PER_JOB,
         );
+        let statuses = StatusReader::spawn(storage.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 authorities,
@@ -417,6 +421,7 @@ impl OcspResponder {
                 flights,
                 advancing,
                 urgent: tokio::sync::Notify::new(),
+                statuses,
                 signatures: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
                 refreshes: AtomicU64::new(0),
@@ -537,8 +542,8 @@ impl OcspResponder {
         Ok(
             match self
                 .inner
-                .storage
-                .issued_status(&authority.name, &serial)
+                .statuses
+                .issued_status(&authority.name, serial)
                 .await?
             {
                 None => CertStatus::Unknown(Null),

@@ -2,7 +2,9 @@
 
 use time::OffsetDateTime;
 
-use super::db::{DbRow, Dialect, is_unique_violation, query_err, with_db};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::db::{Db, DbRow, Dialect, is_unique_violation, query_err, with_db};
 use super::records::{
     CertificateRecord, CertificateSerial, CertificateState, IssuedStatus, NewCertificateIntent,
     RevocationReason, RevocationRecord,
@@ -259,6 +261,60 @@ impl Storage {
             .map(|row| issued_status_from_row(&row))
             .transpose()
         })
+    }
+
+    /// [`Self::issued_status`] of many serials of `issuer` in one query: the serials `issuer`
+    /// issued (state `issued`) with their status; the others are left out. The OCSP responder
+    /// reads the statuses of concurrent answers this way, one database round trip per batch.
+    pub async fn issued_statuses(
+        &self,
+        issuer: &str,
+        serials: &[CertificateSerial],
+    ) -> Result<Vec<(CertificateSerial, IssuedStatus)>, StorageError> {
+        const OP: &str = "issued_statuses";
+        const SELECT: &str = "SELECT c.serial_hex, r.id AS r_id, r.reason_code AS r_reason_code, \
+             r.revoked_at AS r_revoked_at \
+             FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex \
+             WHERE c.issuer = ";
+        if serials.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hex: Vec<String> = serials.iter().map(CertificateSerial::to_hex).collect();
+        let rows = match &self.db {
+            Db::Sqlite(pool) => {
+                let mut builder = QueryBuilder::<Sqlite>::new(SELECT);
+                builder.push_bind(issuer);
+                builder.push(" AND c.state = 'issued' AND c.serial_hex IN (");
+                let mut list = builder.separated(", ");
+                for serial in &hex {
+                    list.push_bind(serial.as_str());
+                }
+                builder.push(")");
+                builder
+                    .build()
+                    .fetch_all(pool)
+                    .await
+                    .map_err(query_err(OP))?
+                    .iter()
+                    .map(|row| Ok((row.cert_serial("serial_hex")?, issued_status_from_row(row)?)))
+                    .collect::<Result<Vec<_>, StorageError>>()
+            }
+            Db::Postgres(pool) => sqlx::query(concat!(
+                "SELECT c.serial_hex, r.id AS r_id, r.reason_code AS r_reason_code, ",
+                "r.revoked_at AS r_revoked_at ",
+                "FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex ",
+                "WHERE c.issuer = $1 AND c.state = 'issued' AND c.serial_hex = ANY($2::text[])"
+            ))
+            .bind(issuer)
+            .bind(&hex)
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(OP))?
+            .iter()
+            .map(|row| Ok((row.cert_serial("serial_hex")?, issued_status_from_row(row)?)))
+            .collect::<Result<Vec<_>, StorageError>>(),
+        }?;
+        Ok(rows)
     }
 
     /// Certificates still in state `intent`, oldest first: what a crashed CA left unfinished.
