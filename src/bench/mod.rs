@@ -1,8 +1,10 @@
 //! `qtsp bench ...`: benchmark drivers. They print tables for docs/BENCHMARKS.md; nothing here asserts
 //! a speed (tests never time anything).
 
+mod ab;
 pub mod load;
 mod ocsp;
+mod openssl_ocsp;
 mod tsa;
 
 pub use ocsp::{OcspBenchArgs, ocsp};
