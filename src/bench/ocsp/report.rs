@@ -101,6 +101,7 @@ pub(super) fn print_report(
         );
     }
     println!();
+    println!("# raw HSM signatures/s, each the mean of a measurement before and after the load");
     println!(
         "| responder key | plain 1 thread/s | plain {sessions} threads/s | pool (responder key)/s | best raw/s |"
     );
