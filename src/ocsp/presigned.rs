@@ -107,16 +107,32 @@ impl OcspResponder {
     }
 
     /// Reads the CA `index`'s revocation mark from the database and brings the cache up to it.
+    ///
+    /// A request needs a mark read that started after it arrived (so that it sees every
+    /// revocation committed before it). Reads of one CA run one at a time, and a read serves
+    /// every request that arrived before it started: requests that queue behind a read in flight
+    /// share the next one, so a burst costs a few reads rather than one each.
     async fn read_mark(&self, index: usize) -> Result<u64, OcspError> {
         let inner = &*self.inner;
-        let Some(authority) = inner.authorities.get(index) else {
+        let (Some(authority), Some(reads)) =
+            (inner.authorities.get(index), inner.mark_reads.get(index))
+        else {
             return Ok(0);
         };
+        let arrived = Instant::now();
+        let mut last = reads.lock().await;
+        if let Some((started, mark)) = *last
+            && started >= arrived
+        {
+            return Ok(mark);
+        }
         let checked_at = Instant::now();
         let mark = inner
             .storage
             .last_revocation_id_of(authority.name())
             .await?;
+        *last = Some((checked_at, mark));
+        drop(last);
         if let MarkSeen::Newer { .. } = inner.cache.note_mark(index, mark, checked_at) {
             self.advance(index, mark, checked_at).await;
         }

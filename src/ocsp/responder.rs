@@ -339,6 +339,9 @@ pub(super) struct Inner {
     pub(super) flights: Flights,
     /// Per CA: one revocation mark change handled at a time ([`super::presigned`]).
     pub(super) advancing: Vec<tokio::sync::Mutex<()>>,
+    /// Per CA: the last mark read from the database and when that read started; one read at a
+    /// time, shared by every request that arrived before it started ([`super::presigned`]).
+    pub(super) mark_reads: Vec<tokio::sync::Mutex<Option<(std::time::Instant, u64)>>>,
     /// Wakes the refresher: answers removed by a revocation wait to be signed again.
     pub(super) urgent: tokio::sync::Notify,
     /// Reads the statuses of answers signed on demand, concurrent ones in one query.
@@ -402,6 +405,10 @@ impl OcspResponder {
             .iter()
             .map(|_| tokio::sync::Mutex::new(()))
             .collect();
+        let mark_reads = authorities
+            .iter()
+            .map(|_| tokio::sync::Mutex::new(None))
+            .collect();
         let cache = OcspCache::new(cache, authorities.len());
         let batch = hsm.batch_signer(
             signer.key.clone(),
@@ -420,6 +427,7 @@ impl OcspResponder {
                 cache,
                 flights,
                 advancing,
+                mark_reads,
                 urgent: tokio::sync::Notify::new(),
                 statuses,
                 signatures: AtomicU64::new(0),
