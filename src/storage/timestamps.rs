@@ -12,8 +12,19 @@ use super::db::{
 use super::records::{AuditHead, AuditRecord, NewAuditRecord, TimestampRecord, TimestampSerial};
 use super::{Storage, StorageError};
 
-/// Rows per multi-row INSERT on SQLite (7 parameters each, well under SQLite's 32766 limit).
-const SQLITE_ROWS_PER_STATEMENT: usize = 500;
+/// Rows per multi-row INSERT on SQLite, at most (7 parameters each, well under SQLite's 32766
+/// limit). A power of two: see [`sqlite_chunk_len`].
+const SQLITE_ROWS_PER_STATEMENT: usize = 512;
+
+/// Rows of the next INSERT when `remaining` are left: the largest power of two that fits. A batch
+/// is written by a few statements of ten possible shapes, each prepared once per connection and
+/// cached, instead of a new statement (parsed and planned by SQLite) for every batch size.
+fn sqlite_chunk_len(remaining: usize) -> usize {
+    match remaining.min(SQLITE_ROWS_PER_STATEMENT) {
+        0 => 0,
+        n => 1 << n.ilog2(),
+    }
+}
 
 macro_rules! timestamp_select {
     ($tail:literal) => {
@@ -91,12 +102,15 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
         .collect()
 }
 
-/// Inserts prepared rows on an open SQLite transaction: multi-row INSERTs of up to 500 rows.
+/// Inserts prepared rows on an open SQLite transaction: multi-row INSERTs of up to 512 rows.
 async fn insert_rows_sqlite(
     conn: &mut sqlx::SqliteConnection,
     rows: &[(&Prepared<'_>, i64)],
 ) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(sqlite_chunk_len(rest.len()));
+        rest = tail;
         let mut builder = QueryBuilder::<Sqlite>::new(
             "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, \
              hash_alg_oid, message_imprint, requester, node_id) ",
@@ -110,13 +124,7 @@ async fn insert_rows_sqlite(
                 .push_bind(r.record.requester.as_deref())
                 .push_bind(r.record.node_id.as_deref());
         });
-        // Only the full-size statement is worth caching; the last, shorter one differs from
-        // batch to batch.
-        builder
-            .build()
-            .persistent(chunk.len() == SQLITE_ROWS_PER_STATEMENT)
-            .execute(&mut *conn)
-            .await?;
+        builder.build().persistent(true).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -332,7 +340,26 @@ impl Storage {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use super::check_oid;
+    use super::{SQLITE_ROWS_PER_STATEMENT, check_oid, sqlite_chunk_len};
+
+    #[test]
+    fn sqlite_chunks_are_powers_of_two_that_cover_the_batch() {
+        assert_eq!(sqlite_chunk_len(0), 0);
+        for total in [1, 2, 3, 22, 511, 512, 513, 1500, 4096] {
+            let (mut rest, mut shapes) = (total, Vec::new());
+            while rest > 0 {
+                let n = sqlite_chunk_len(rest);
+                assert!(n.is_power_of_two() && n <= SQLITE_ROWS_PER_STATEMENT && n <= rest);
+                shapes.push(n);
+                rest -= n;
+            }
+            assert_eq!(shapes.iter().sum::<usize>(), total);
+            assert!(
+                shapes.windows(2).all(|w| w[0] >= w[1]),
+                "{total}: {shapes:?}"
+            );
+        }
+    }
 
     #[test]
     fn oids() {
