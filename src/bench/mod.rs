@@ -32,6 +32,39 @@ async fn run_load(
         .map_err(|_| AppError::InvalidArgument("the load client thread died".into()))?
 }
 
+/// `GET /health/live`: the cheapest request the server answers (no HSM, no database). Its
+/// keep-alive rate, client and server on the same CPUs, is the HTTP floor of a benchmark: what
+/// one request costs before the service does anything.
+#[derive(Debug)]
+struct Liveness;
+
+impl load::RequestFactory for Liveness {
+    fn request(&self, _seq: u64) -> load::LoadRequest {
+        load::LoadRequest::get("/health/live")
+    }
+
+    fn check(&self, status: u16, _body: &[u8]) -> bool {
+        status == 200
+    }
+}
+
+/// Measures the HTTP floor of the server with the client settings of `config` (keep-alive, or
+/// a new connection per request).
+async fn http_floor(config: load::LoadConfig) -> Result<load::LoadReport, AppError> {
+    run_load(config, std::sync::Arc::new(Liveness)).await
+}
+
+/// The highest rate of answers that each cost one signature (at `raw` per second) and one
+/// request (at `floor` per second) when both share the same CPUs: their costs add up,
+/// `1 / (1/raw + 1/floor)`. Zero when either rate is unknown.
+pub(crate) fn ceiling(raw: f64, floor: f64) -> f64 {
+    if raw > 0.0 && floor > 0.0 {
+        1.0 / (1.0 / raw + 1.0 / floor)
+    } else {
+        0.0
+    }
+}
+
 use crate::app::{self, AppError};
 use crate::config::Config;
 use qtsp_hsm::bench::{BenchResult, default_mechanism, plain_loop, pool_loop, temporary_key};
@@ -322,4 +355,22 @@ pub async fn issue(config: &Config, args: &IssueBenchArgs) -> Result<(), AppErro
     hsm.shutdown().await;
     storage.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::ceiling;
+
+    #[test]
+    fn ceiling_adds_the_costs_of_a_signature_and_a_request() {
+        // A signature at 1000/s and a request at 1000/s: 2 ms per answer.
+        assert!((ceiling(1000.0, 1000.0) - 500.0).abs() < 1e-9);
+        // A free request leaves the signature rate.
+        assert!((ceiling(3000.0, f64::INFINITY) - 3000.0).abs() < 1e-9);
+        assert!((ceiling(32041.0, 46395.0) - 18952.3).abs() < 0.1);
+        assert_eq!(ceiling(0.0, 1000.0), 0.0);
+        assert_eq!(ceiling(1000.0, 0.0), 0.0);
+    }
 }

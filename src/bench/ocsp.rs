@@ -27,7 +27,7 @@ use requests::{GetFixed, PostFixed, PostNonce, cert_id, first_status, ocsp_reque
 
 use super::load::{LoadConfig, LoadMode, LoadReport, RequestFactory};
 use super::openssl_ocsp::OpensslResponder;
-use super::{ab, run_load};
+use super::{ab, http_floor, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::ocsp::{OcspAuthority, OcspResponder, OcspService};
@@ -222,6 +222,10 @@ async fn run_ab(
 #[derive(Debug)]
 struct ServerRun {
     pool: f64,
+    /// `GET /health/live` on keep-alive connections, measured when nonce traffic runs.
+    floor: Option<LoadReport>,
+    /// `GET /health/live` with a new connection per request, measured when POST traffic runs.
+    connection_floor: Option<LoadReport>,
     lines: Vec<(Traffic, LoadReport)>,
     ab: Option<ab::AbReport>,
     status: &'static str,
@@ -291,7 +295,28 @@ async fn measure_qtsp(
     };
     let mut lines = Vec::new();
     let mut ab_report = None;
+    let (mut floor, mut connection_floor) = (None, None);
     for &kind in traffic {
+        // The HTTP floor of the nonce traffic (keep-alive) and of the POST traffic (a new
+        // connection per request), once each, right before it.
+        let floor_slot = match kind {
+            Traffic::Nonce => Some((&mut floor, LoadMode::ClosedLoop)),
+            Traffic::Post => Some((&mut connection_floor, LoadMode::NewConnectionPerRequest)),
+            Traffic::Get => None,
+        };
+        if let Some((slot, mode)) = floor_slot
+            && slot.is_none()
+        {
+            match http_floor(load_config(addr, mode, args)).await {
+                Ok(report) => *slot = Some(report),
+                Err(error) => {
+                    shutdown.trigger();
+                    let _ = server.await;
+                    let _ = refresher.await;
+                    return Err(error);
+                }
+            }
+        }
         let (mode, factory): (LoadMode, Arc<dyn RequestFactory>) = match kind {
             Traffic::Get => (
                 LoadMode::ClosedLoop,
@@ -337,6 +362,8 @@ async fn measure_qtsp(
     app.storage.close().await;
     Ok(ServerRun {
         pool: (pool_before.per_sec + pool_after.per_sec) / 2.0,
+        floor,
+        connection_floor,
         lines,
         ab: ab_report,
         status,

@@ -10,7 +10,7 @@ use der::asn1::{Int, OctetString};
 use hyper::body::Bytes;
 
 use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
-use super::run_load;
+use super::{ceiling, http_floor, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::pki::tsp::{MessageImprint, TimeStampReq};
@@ -130,6 +130,8 @@ struct Row {
     plain_all: f64,
     /// The TSU key through qtsp's session pool.
     pool: f64,
+    /// `GET /health/live` on the same connections.
+    floor: LoadReport,
     max: LoadReport,
     half: LoadReport,
 }
@@ -215,6 +217,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         load_config.connections = args.connections.max(1);
         load_config.duration = duration;
         load_config.warmup = Duration::from_secs(1);
+        let floor = http_floor(load_config.clone()).await?; // closed loop, keep-alive
         let max = run_load(load_config.clone(), factory.clone()).await?;
         load_config.mode = LoadMode::FixedRate {
             per_second: (max.rate_per_second / 2.0).max(1.0),
@@ -238,6 +241,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             plain_one: (plain_one_before.per_sec + plain_one_after.per_sec) / 2.0,
             plain_all: (plain_all_before.per_sec + plain_all_after.per_sec) / 2.0,
             pool: raw_pool.per_sec,
+            floor,
             max,
             half,
         });
@@ -279,6 +283,21 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
                 + row.half.failed
                 + row.half.transport_errors
                 + row.half.unsent,
+        );
+    }
+    // What the 2 vCPUs allow at best: client and server share them with the signatures, so a
+    // token costs at least a signature plus the cheapest request the server answers.
+    for row in &rows {
+        let best_raw = row.plain_one.max(row.plain_all).max(row.pool);
+        let most = ceiling(best_raw, row.floor.rate_per_second);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        println!(
+            "# {}: HTTP floor (GET /health/live, same connections) {:.0}/s; ceiling \
+             1/(1/best raw + 1/floor) = {most:.0}/s = {:.2} of best raw; tokens/ceiling {:.2}",
+            row.key,
+            row.floor.rate_per_second,
+            ratio(most, best_raw),
+            ratio(row.max.rate_per_second, most),
         );
     }
     Ok(())

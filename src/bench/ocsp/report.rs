@@ -166,9 +166,26 @@ pub(super) fn print_report(
                         ));
                     }
                     if let Some(rate) = openssl_rate {
-                        summary.push(format!(
+                        let mut text = format!(
                             "POST new connection {:.1}x openssl's responder (target >= 3x)",
                             ratio(report.rate_per_second, rate)
+                        );
+                        // The cheapest request on a new connection bounds any answer on one.
+                        if let Some(floor) = &run.connection_floor {
+                            text.push_str(&format!(
+                                ", at most {:.1}x on these CPUs (GET /health/live, new connection: \
+                                 {:.0}/s)",
+                                ratio(floor.rate_per_second, rate),
+                                floor.rate_per_second
+                            ));
+                        }
+                        summary.push(text);
+                    }
+                    if let Some(floor) = &run.connection_floor {
+                        line.ratio.push_str(&format!(
+                            "{:.2} of GET /health/live on a new connection ({:.0}/s); ",
+                            ratio(report.rate_per_second, floor.rate_per_second),
+                            floor.rate_per_second
                         ));
                     }
                 }
@@ -178,10 +195,26 @@ pub(super) fn print_report(
                         "{of_raw:.2} of best raw; {:.2} of pool",
                         ratio(report.rate_per_second, raw.pool)
                     );
-                    summary.push(format!(
+                    let mut text = format!(
                         "nonce {} {of_raw:.2} of best raw (target >= 0.8)",
                         spec.name()
-                    ));
+                    );
+                    if let Some(floor) = &run.floor {
+                        // Client, server and signatures share the CPUs: an answer costs at
+                        // least a signature plus the cheapest request.
+                        let most = crate::bench::ceiling(raw.best(), floor.rate_per_second);
+                        line.ratio.push_str(&format!(
+                            "; ceiling {:.2} of best raw (HTTP floor {:.0}/s), {:.2} of it",
+                            ratio(most, raw.best()),
+                            floor.rate_per_second,
+                            ratio(report.rate_per_second, most)
+                        ));
+                        text.push_str(&format!(
+                            ", at most {:.2} on these CPUs",
+                            ratio(most, raw.best())
+                        ));
+                    }
+                    summary.push(text);
                 }
             }
             lines.push(line);
