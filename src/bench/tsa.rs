@@ -1,6 +1,8 @@
 //! `qtsp bench tsa`: RFC 3161 tokens per second through the real server (HTTP/1.1 keep-alive on
 //! loopback, many requests in flight), p50/p99 latency at the maximal rate and at half of it,
-//! beside the raw HSM sign rate of a key of the TSU's type measured in the same run.
+//! beside the raw HSM sign rate of a key of the TSU's type measured in the same run, and the
+//! server's HTTP floor (`GET /health/live` on the same connections): with the raw rate, it sets
+//! the ceiling of what the CPUs, shared by client, server and HSM, allow.
 
 use std::sync::Arc;
 use std::time::Duration;
