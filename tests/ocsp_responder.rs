@@ -13,7 +13,7 @@ use std::sync::Arc;
 use common::pki::{TokenKey, generate, issue, openssl, write_cert};
 use der::asn1::OctetString;
 use der::{Decode, Encode};
-use qtsp::clock::{SharedClock, SystemClock};
+use qtsp::clock::{FixedClock, SharedClock, SystemClock};
 use qtsp::ocsp::{OcspAuthority, OcspCacheSettings, OcspResponder};
 use qtsp::pki::ocsp::{
     BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request,
@@ -66,6 +66,8 @@ struct Pki {
     responder_key: TokenKey,
     responder: Vec<u8>,
     stranger_key: TokenKey,
+    /// The responder certificate is valid from here for 30 days.
+    start: OffsetDateTime,
 }
 
 async fn pki() -> Pki {
@@ -114,11 +116,15 @@ async fn pki() -> Pki {
         responder_key,
         responder,
         stranger_key,
+        start,
     }
 }
 
 fn responder(pki: &Pki, storage: &Storage, key: &TokenKey) -> OcspResponder {
-    let clock: SharedClock = Arc::new(SystemClock);
+    responder_on(pki, storage, key, Arc::new(SystemClock))
+}
+
+fn responder_on(pki: &Pki, storage: &Storage, key: &TokenKey, clock: SharedClock) -> OcspResponder {
     OcspResponder::new(
         vec![OcspAuthority::from_certificate_der(CA, &pki.ca).unwrap()],
         key.key.clone(),
@@ -414,4 +420,46 @@ async fn a_responder_key_that_does_not_match_its_certificate_never_signs_an_answ
     let matching = responder(&pki, &storage, &pki.responder_key);
     let answer = matching.respond(&request(&pki.ca, &good, &[9; 8])).await;
     assert!(matches!(cert_status(&answer.der), CertStatus::Good(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_is_signed_outside_the_responder_certificate_validity() {
+    let pki = pki().await;
+    let (storage, _dir) = common::db::sqlite_storage().await;
+    let good = record(&storage, 1, CA, true).await;
+    let at = |t: OffsetDateTime| {
+        let clock: SharedClock = Arc::new(FixedClock(t));
+        responder_on(&pki, &storage, &pki.responder_key, clock)
+    };
+    let not_after = pki.start + time::Duration::days(30);
+
+    // Four days before the end: answers as usual; ready, with a warning.
+    let ending = at(not_after - time::Duration::days(4));
+    let answer = ending.respond(&request(&pki.ca, &good, &[1; 8])).await;
+    assert!(matches!(cert_status(&answer.der), CertStatus::Good(_)));
+    let warning = ending.readiness().unwrap().unwrap();
+    assert!(warning.starts_with("OCSP206"), "{warning}");
+    assert!(warning.contains("in 4 days"), "{warning}");
+    assert_eq!(at(pki.start + time::Duration::DAY).readiness(), Ok(None));
+
+    // After the end and before the start: internalError, unsigned, with or without a nonce;
+    // nothing reaches the HSM; not ready.
+    for t in [
+        not_after + time::Duration::SECOND,
+        pki.start - time::Duration::SECOND,
+    ] {
+        let outside = at(t);
+        let with_nonce = request(&pki.ca, &good, &[2; 8]);
+        let mut without = OcspRequest::from_der(&with_nonce).unwrap();
+        without.tbs_request.request_extensions = None;
+        for der in [with_nonce, without.to_der().unwrap()] {
+            let answer = outside.respond(&der).await;
+            assert_eq!(answer.status, OcspResponseStatus::InternalError);
+            assert_eq!(answer.error_code, Some("OCSP205"));
+            assert_eq!(answer.der, [0x30, 0x03, 0x0a, 0x01, 0x02]);
+        }
+        assert_eq!(outside.signatures(), 0);
+        let error = outside.readiness().unwrap_err();
+        assert!(error.starts_with("OCSP205"), "{error}");
+    }
 }

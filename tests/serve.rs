@@ -18,6 +18,9 @@ fn qtsp(data_dir: &Path) -> Command {
         .env("QTSP_PUBLIC_LISTEN", "127.0.0.1:0")
         .env("QTSP_API_LISTEN", "127.0.0.1:0")
         .env("QTSP_LOG", "warn")
+        // The machine's clock is not synchronized: without this the TSA, and so readiness,
+        // refuse (tests/tsa_http.rs checks that case).
+        .env("QTSP_TSA_REQUIRE_CLOCK_SYNC", "false")
         .env_remove("QTSP_DATABASE_URL")
         .stdin(Stdio::null());
     command
@@ -147,6 +150,11 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
     assert_eq!(body["status"], "ready", "{body}");
     assert_eq!(body["checks"]["hsm"]["ok"], true, "{body}");
     assert_eq!(body["checks"]["database"]["ok"], true, "{body}");
+    // The TSA (clock check off here) and the OCSP responders, whose certificates are fresh.
+    assert_eq!(body["checks"]["tsa"]["ok"], true, "{body}");
+    assert_eq!(body["checks"]["ocsp"]["ok"], true, "{body}");
+    assert!(body["checks"]["tsa"].get("warning").is_none(), "{body}");
+    assert!(body["checks"]["ocsp"].get("warning").is_none(), "{body}");
 
     // The public listener is plain HTTP.
     let plain = reqwest::Client::new();

@@ -946,6 +946,26 @@ async fn clock_guard(data: &Path, client: &reqwest::Client, tsu: &Tsu) {
 
     // QTSP_TSA_REQUIRE_CLOCK_SYNC is not set: the check is on.
     let server = Server::start(qtsp(data, None));
+    // Readiness tells a load balancer what the TSA would do.
+    let ready = client
+        .get(format!("http://{}/health/ready", server.public))
+        .send()
+        .await
+        .unwrap();
+    let ready_status = ready.status().as_u16();
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["hsm"]["ok"], true, "{body}");
+    assert_eq!(body["checks"]["database"]["ok"], true, "{body}");
+    if trusted {
+        assert_eq!(ready_status, 200, "{body}");
+        assert_eq!(body["checks"]["tsa"]["ok"], true, "{body}");
+    } else {
+        assert_eq!(ready_status, 503, "{body}");
+        assert_eq!(body["status"], "not_ready", "{body}");
+        assert_eq!(body["checks"]["tsa"]["ok"], false, "{body}");
+        let error = body["checks"]["tsa"]["error"].as_str().unwrap();
+        assert!(error.starts_with("TSA201"), "{body}");
+    }
     for i in 0..3u64 {
         let request = hand_built(
             Hash::Sha256.oid(),

@@ -128,7 +128,19 @@ fn setup(
     certificate: Vec<u8>,
     key: &TokenKey,
 ) -> TsaSetup {
-    let clock: SharedClock = Arc::new(FixedClock(NOW));
+    setup_at(pki, storage, sync, certificate, key, NOW)
+}
+
+/// [`setup`] with the clock at `now`.
+fn setup_at(
+    pki: &Pki,
+    storage: &Storage,
+    sync: Arc<dyn SyncSource>,
+    certificate: Vec<u8>,
+    key: &TokenKey,
+    now: OffsetDateTime,
+) -> TsaSetup {
+    let clock: SharedClock = Arc::new(FixedClock(now));
     TsaSetup {
         hsm: pki.hsm.clone(),
         key: key.key.clone(),
@@ -303,4 +315,71 @@ async fn a_tsu_that_cannot_make_valid_tokens_does_not_start() {
     .await
     .unwrap_err();
     assert!(err.to_string().starts_with("TSA002"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_outside_the_tsu_certificate_validity_and_readiness_says_why() {
+    let pki = pki().await;
+    let (storage, _dir) = common::db::sqlite_storage().await;
+    let sync = Arc::new(Scripted(Mutex::new(true)));
+    // The TSU certificate is valid from T0 for 365 days.
+    let not_after = T0 + time::Duration::days(365);
+    let start_at = |now| {
+        TimeStampAuthority::start(setup_at(
+            &pki,
+            &storage,
+            sync.clone(),
+            pki.tsu.clone(),
+            &pki.tsu_key,
+            now,
+        ))
+    };
+
+    // Well inside: granted, ready without a warning.
+    let (tsa, tasks) = start_at(NOW).await.unwrap();
+    assert_eq!(tsa.readiness(), Ok(None));
+    // Clock not synchronized: not ready, with the code of the refusal.
+    *sync.0.lock().unwrap() = false;
+    let error = tsa.readiness().unwrap_err();
+    assert!(error.starts_with("TSA201"), "{error}");
+    *sync.0.lock().unwrap() = true;
+    stop(tsa, tasks).await;
+
+    // Ten days before the end: still granted; ready, with a warning naming the end.
+    let (tsa, tasks) = start_at(not_after - time::Duration::days(10))
+        .await
+        .unwrap();
+    assert!(matches!(
+        tsa.stamp(&request(), None).await.outcome,
+        Outcome::Granted { .. }
+    ));
+    let warning = tsa.readiness().unwrap().unwrap();
+    assert!(warning.starts_with("TSA204"), "{warning}");
+    assert!(warning.contains("in 10 days"), "{warning}");
+    stop(tsa, tasks).await;
+
+    // After the end, and before the start: every request refused (systemFailure, TSA203),
+    // nothing recorded; not ready.
+    for now in [not_after + time::Duration::SECOND, T0 - time::Duration::DAY] {
+        let (tsa, tasks) = start_at(now).await.unwrap();
+        let before = storage.count_timestamps().await.unwrap();
+        for _ in 0..2 {
+            let reply = tsa.stamp(&request(), None).await;
+            let (st, fail, text) = status(&reply.der);
+            assert_eq!(st, PkiStatus::Rejection);
+            assert_eq!(fail, Some(PkiFailureInfo::SYSTEM_FAILURE));
+            assert!(text[0].starts_with("TSA203"), "{text:?}");
+            assert_eq!(
+                reply.outcome,
+                Outcome::Rejected {
+                    code: "TSA203",
+                    fail_info: PkiFailureInfo::SYSTEM_FAILURE
+                }
+            );
+        }
+        let error = tsa.readiness().unwrap_err();
+        assert!(error.starts_with("TSA203"), "{error}");
+        stop(tsa, tasks).await;
+        assert_eq!(storage.count_timestamps().await.unwrap(), before);
+    }
 }

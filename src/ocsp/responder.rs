@@ -88,6 +88,13 @@ pub enum OcspError {
 /// for.
 pub const UNAUTHORIZED_CODE: &str = "OCSP120";
 
+/// The code of the `internalError` answer given while the responder certificate is not valid
+/// (expired, or not yet valid): an answer signed with it would be rejected by relying parties.
+pub const CERTIFICATE_NOT_VALID_CODE: &str = "OCSP205";
+
+/// How long before the responder certificate expires readiness starts warning.
+pub const CERTIFICATE_WARNING: time::Duration = time::Duration::days(14);
+
 impl OcspError {
     /// The stable code (`OCSP2nn`, or the failed layer's).
     #[must_use]
@@ -249,6 +256,10 @@ struct SignerParts {
     /// DER of `certs [0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate.
     certs_der: Vec<u8>,
     issuer_der: Vec<u8>,
+    /// The responder certificate's validity period: relying parties reject answers signed
+    /// outside it.
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
 }
 
 impl Signer {
@@ -291,6 +302,8 @@ impl Signer {
                 .issuer()
                 .to_der()
                 .map_err(PkiError::encode("responder issuer"))?,
+            not_before: from_x509_time(&tbs.validity().not_before)?,
+            not_after: from_x509_time(&tbs.validity().not_after)?,
         })
     }
 }
@@ -353,6 +366,9 @@ pub(super) struct Inner {
     pub(super) cache_hits: AtomicU64,
     /// Answers signed again by the refresher since start (also in `signatures`).
     pub(super) refreshes: AtomicU64,
+    /// Set while requests are refused because the responder certificate is not valid, so that
+    /// the episode is logged once, not per request.
+    certificate_refusing: AtomicBool,
 }
 
 /// Signatures per HSM pool job, at most, when answers pile up (as for time-stamps).
@@ -433,8 +449,44 @@ impl OcspResponder {
                 signatures: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
                 refreshes: AtomicU64::new(0),
+                certificate_refusing: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Whether the responder certificate is valid at `t`.
+    #[must_use]
+    pub fn certificate_valid_at(&self, t: time::OffsetDateTime) -> bool {
+        let parts = &self.inner.signer.parts;
+        parts.not_before <= t && t <= parts.not_after
+    }
+
+    /// Whether this responder can answer now, for readiness probes: `Err` when its certificate
+    /// is not valid (every answer would be `internalError`), `Ok(Some(warning))` when it expires
+    /// within [`CERTIFICATE_WARNING`].
+    pub fn readiness(&self) -> Result<Option<String>, String> {
+        let parts = &self.inner.signer.parts;
+        let now = self.inner.clock.now();
+        let name = self
+            .inner
+            .authorities
+            .first()
+            .map_or("?", |a| a.name.as_str());
+        if !self.certificate_valid_at(now) {
+            return Err(format!(
+                "{CERTIFICATE_NOT_VALID_CODE} the OCSP responder certificate for `{name}` is not \
+                 valid now (valid from {} to {})",
+                parts.not_before, parts.not_after
+            ));
+        }
+        let left = parts.not_after - now;
+        Ok((left < CERTIFICATE_WARNING).then(|| {
+            format!(
+                "OCSP206 the OCSP responder certificate for `{name}` expires at {} (in {} days)",
+                parts.not_after,
+                left.whole_days()
+            )
+        }))
     }
 
     /// Responses signed in the HSM since start (for metrics and tests).
@@ -500,6 +552,26 @@ impl OcspResponder {
 
     /// Answers a checked request.
     pub async fn respond_checked(&self, request: &CheckedOcspRequest) -> OcspAnswer {
+        if !self.certificate_valid_at(self.inner.clock.now()) {
+            if !self.inner.certificate_refusing.swap(true, Ordering::AcqRel) {
+                let parts = &self.inner.signer.parts;
+                tracing::error!(
+                    not_before = %parts.not_before,
+                    not_after = %parts.not_after,
+                    "{CERTIFICATE_NOT_VALID_CODE} OCSP requests answered internalError: the \
+                     responder certificate is not valid at this time"
+                );
+            }
+            return OcspAnswer::error(
+                OcspResponseStatus::InternalError,
+                CERTIFICATE_NOT_VALID_CODE,
+            );
+        }
+        if self.inner.certificate_refusing.load(Ordering::Relaxed) {
+            self.inner
+                .certificate_refusing
+                .store(false, Ordering::Relaxed);
+        }
         let mut authorities = Vec::with_capacity(request.requests.len());
         let mut first = None;
         for cert in &request.requests {

@@ -113,6 +113,25 @@ impl OcspService {
         &self.responders
     }
 
+    /// Whether every responder can answer now, for readiness probes: `Err` listing the
+    /// responders whose certificate is not valid, else `Ok` with the warnings of those whose
+    /// certificate expires soon (see [`OcspResponder::readiness`]).
+    pub fn readiness(&self) -> Result<Option<String>, String> {
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        for responder in self.responders.iter() {
+            match responder.readiness() {
+                Ok(None) => {}
+                Ok(Some(warning)) => warnings.push(warning),
+                Err(error) => errors.push(error),
+            }
+        }
+        if errors.is_empty() {
+            Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
     /// The responder answering for the CA `name`.
     #[must_use]
     pub fn responder_for(&self, name: &str) -> Option<&OcspResponder> {

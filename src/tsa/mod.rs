@@ -70,6 +70,10 @@ pub enum ServiceRefusal {
         "TSA201 time is not available: the TSA clock is not synchronized within its declared accuracy"
     )]
     TimeNotAvailable,
+    /// The time would fall outside the TSU certificate's validity period: relying parties
+    /// would reject the token.
+    #[error("TSA203 the time-stamping unit's certificate is not valid at this time")]
+    CertificateNotValid,
     /// The HSM could not sign.
     #[error("TSA301 the time-stamping unit could not sign; try again later")]
     SigningFailed,
@@ -87,6 +91,7 @@ impl ServiceRefusal {
     pub fn code(&self) -> &'static str {
         match self {
             Self::TimeNotAvailable => "TSA201",
+            Self::CertificateNotValid => "TSA203",
             Self::SigningFailed => "TSA301",
             Self::NotRecorded(RecordError::Storage(_)) => "TSA302",
             Self::NotRecorded(_) => "TSA304",
@@ -99,9 +104,10 @@ impl ServiceRefusal {
     pub fn fail_info(&self) -> PkiFailureInfo {
         match self {
             Self::TimeNotAvailable => PkiFailureInfo::TIME_NOT_AVAILABLE,
-            Self::SigningFailed | Self::NotRecorded(_) | Self::Internal => {
-                PkiFailureInfo::SYSTEM_FAILURE
-            }
+            Self::CertificateNotValid
+            | Self::SigningFailed
+            | Self::NotRecorded(_)
+            | Self::Internal => PkiFailureInfo::SYSTEM_FAILURE,
         }
     }
 
@@ -198,7 +204,13 @@ struct Inner {
     guard: Arc<ClockGuard>,
     serials: serial::SerialGenerator,
     recorder: Recorder,
+    /// Set while requests are refused because the TSU certificate is not valid, so that the
+    /// episode is logged once, not per request.
+    certificate_refusing: std::sync::atomic::AtomicBool,
 }
+
+/// How long before its TSU certificate expires readiness starts warning.
+pub const CERTIFICATE_WARNING: time::Duration = time::Duration::days(30);
 
 /// Signatures per HSM pool job, at most, when requests pile up (see [`BatchSigner`]; what is
 /// queued is shared among the free sessions). Measured here, larger jobs win for P-256 and
@@ -258,7 +270,18 @@ impl TimeStampAuthority {
             guard,
             serials: serial::SerialGenerator::new(prefix),
             recorder,
+            certificate_refusing: std::sync::atomic::AtomicBool::new(false),
         };
+        let now = inner.clock.now();
+        if !inner.template.certificate_valid_at(now) {
+            let (not_before, not_after) = inner.template.certificate_validity();
+            tracing::error!(
+                %not_before,
+                %not_after,
+                "TSA203 the time-stamping unit's certificate is not valid now: every request \
+                 will be refused until a valid certificate is installed"
+            );
+        }
         Ok((
             Self {
                 inner: Arc::new(inner),
@@ -276,6 +299,34 @@ impl TimeStampAuthority {
         self.inner.template.certificate()
     }
 
+    /// Whether the TSA can grant a request now, for readiness probes: `Err` with the reason
+    /// when every request would be refused (clock not synchronized, certificate not valid);
+    /// `Ok(Some(warning))` when the TSU certificate expires within [`CERTIFICATE_WARNING`].
+    pub fn readiness(&self) -> Result<Option<String>, String> {
+        let inner = &*self.inner;
+        if let Err(detail) = inner.guard.check() {
+            return Err(format!(
+                "{}: {detail}",
+                ServiceRefusal::TimeNotAvailable.code()
+            ));
+        }
+        let now = inner.clock.now();
+        let (not_before, not_after) = inner.template.certificate_validity();
+        if !inner.template.certificate_valid_at(now) {
+            return Err(format!(
+                "{} (valid from {not_before} to {not_after})",
+                ServiceRefusal::CertificateNotValid
+            ));
+        }
+        let left = not_after - now;
+        Ok((left < CERTIFICATE_WARNING).then(|| {
+            format!(
+                "TSA204 the time-stamping unit's certificate expires at {not_after} (in {} days)",
+                left.whole_days()
+            )
+        }))
+    }
+
     /// Answers one request. `requester` is the client's address, recorded with the token.
     pub async fn stamp(&self, body: &[u8], requester: Option<String>) -> Reply {
         let inner = &*self.inner;
@@ -290,6 +341,22 @@ impl TimeStampAuthority {
             return service_rejection(&ServiceRefusal::TimeNotAvailable);
         }
         let gen_time = truncate_to_micros(inner.clock.now());
+        if !inner.template.certificate_valid_at(gen_time) {
+            use std::sync::atomic::Ordering;
+            if !inner.certificate_refusing.swap(true, Ordering::AcqRel) {
+                let (not_before, not_after) = inner.template.certificate_validity();
+                tracing::error!(%not_before, %not_after, %gen_time, "TSA203 time-stamp refused: the TSU certificate is not valid at this time");
+            }
+            return service_rejection(&ServiceRefusal::CertificateNotValid);
+        }
+        if inner
+            .certificate_refusing
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            inner
+                .certificate_refusing
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
         let gen_time_field = match TstTime::new(gen_time) {
             Ok(t) => t,
             Err(_) => return service_rejection(&ServiceRefusal::TimeNotAvailable),

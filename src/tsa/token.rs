@@ -41,6 +41,7 @@ use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::name::GeneralName;
 
+use crate::pki::der_util::from_x509_time;
 use crate::pki::der_write::{push_header, push_tlv, tag, tlv, tlv_len};
 use crate::pki::qc::{QcStatement, QcStatements};
 use crate::pki::tsp::{
@@ -130,6 +131,9 @@ pub struct TokenTemplate {
     certificates_tlv: Vec<u8>,
     /// The TSU certificate, DER.
     certificate: Vec<u8>,
+    /// Its validity period: tokens are issued within it only.
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
 }
 
 /// `PKIStatusInfo` of a granted response: `SEQUENCE { INTEGER 0 }`.
@@ -189,6 +193,8 @@ impl TokenTemplate {
             Certificate::from_der(tsu_certificate).map_err(PkiError::decode("TSU certificate"))?;
         check_time_stamping_eku(&certificate)?;
         let tbs = &certificate.tbs_certificate();
+        let not_before = from_x509_time(&tbs.validity().not_before)?;
+        let not_after = from_x509_time(&tbs.validity().not_after)?;
         let spki_der = encode("SubjectPublicKeyInfo", tbs.subject_public_key_info())?;
         let key_algorithm = KeyAlgorithm::from_spki_der(&spki_der)?;
         let signature_algorithm = SignatureAlgorithm::for_issuer_key(key_algorithm);
@@ -303,7 +309,22 @@ impl TokenTemplate {
             signing_certificate_attribute,
             certificates_tlv: tlv(tag::CONTEXT_0, tsu_certificate),
             certificate: tsu_certificate.to_vec(),
+            not_before,
+            not_after,
         })
+    }
+
+    /// The TSU certificate's validity period (`notBefore`, `notAfter`).
+    #[must_use]
+    pub fn certificate_validity(&self) -> (time::OffsetDateTime, time::OffsetDateTime) {
+        (self.not_before, self.not_after)
+    }
+
+    /// Whether a token with this `genTime` falls within the TSU certificate's validity: outside
+    /// it, relying parties reject the token.
+    #[must_use]
+    pub fn certificate_valid_at(&self, gen_time: time::OffsetDateTime) -> bool {
+        self.not_before <= gen_time && gen_time <= self.not_after
     }
 
     /// How the TSU key signs (and so the digest the HSM receives).
