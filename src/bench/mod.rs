@@ -54,6 +54,19 @@ async fn http_floor(config: load::LoadConfig) -> Result<load::LoadReport, AppErr
     run_load(config, std::sync::Arc::new(Liveness)).await
 }
 
+/// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    let below = mid.checked_sub(1).and_then(|i| values.get(i));
+    match (values.get(mid), below) {
+        (None, _) => 0.0,
+        (Some(&middle), _) if values.len() % 2 == 1 => middle,
+        (Some(&upper), Some(&lower)) => (upper + lower) / 2.0,
+        (Some(&only), None) => only,
+    }
+}
+
 /// The highest rate of answers that each cost one signature (at `raw` per second) and one
 /// request (at `floor` per second) when both share the same CPUs: their costs add up,
 /// `1 / (1/raw + 1/floor)`. Zero when either rate is unknown.
@@ -361,7 +374,16 @@ pub async fn issue(config: &Config, args: &IssueBenchArgs) -> Result<(), AppErro
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use super::ceiling;
+    use super::{ceiling, median};
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&mut [0.9, 0.8, 0.85]), 0.85);
+        assert!((median(&mut [0.8, 0.9, 0.7, 1.0]) - 0.85).abs() < 1e-12);
+        assert_eq!(median(&mut [0.5]), 0.5);
+        assert_eq!(median(&mut [0.5, 0.7]), 0.6);
+        assert_eq!(median(&mut []), 0.0);
+    }
 
     #[test]
     fn ceiling_adds_the_costs_of_a_signature_and_a_request() {

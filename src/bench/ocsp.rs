@@ -65,6 +65,13 @@ pub struct OcspBenchArgs {
     /// Process counts of openssl's responder to measure (more than 1 uses its `-multi`).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub openssl_processes: Vec<usize>,
+    /// Paired rounds after the nonce traffic: the plain loop (one thread per pool session), then
+    /// the nonce load, back to back, this many times. 0 skips them.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Seconds of each half of a paired round.
+    #[arg(long, default_value_t = 2.0)]
+    pub round_seconds: f64,
 }
 
 /// The kinds of traffic.
@@ -226,6 +233,9 @@ struct ServerRun {
     floor: Option<LoadReport>,
     /// `GET /health/live` with a new connection per request, measured when POST traffic runs.
     connection_floor: Option<LoadReport>,
+    /// Paired rounds of the nonce traffic: (plain loop with one thread per session, responses)
+    /// per second.
+    rounds: Vec<(f64, f64)>,
     lines: Vec<(Traffic, LoadReport)>,
     ab: Option<ab::AbReport>,
     status: &'static str,
@@ -351,6 +361,41 @@ async fn measure_qtsp(
             }
         }
     }
+    // Paired rounds of the nonce traffic: each ratio compares a baseline and a load a second
+    // apart, which the host's drift disturbs far less than baselines taken minutes apart.
+    let mut rounds = Vec::new();
+    if traffic.contains(&Traffic::Nonce) {
+        let hsm_config = app::hsm_config(config)?;
+        let slice = Duration::from_secs_f64(args.round_seconds.clamp(0.2, 600.0));
+        let mut nonce_config = load_config(addr, LoadMode::ClosedLoop, args);
+        nonce_config.duration = slice;
+        nonce_config.warmup = Duration::from_millis(500);
+        for _ in 0..args.rounds {
+            let measured = async {
+                let baseline = plain_loop(
+                    &hsm_config.module,
+                    &hsm_config.token,
+                    &hsm_config.user_pin,
+                    spec,
+                    hsm_config.sessions,
+                    slice,
+                )
+                .await?;
+                let load = run_load(nonce_config.clone(), Arc::new(PostNonce(id.clone()))).await?;
+                Ok::<_, AppError>((baseline.per_sec, load.rate_per_second))
+            }
+            .await;
+            match measured {
+                Ok(round) => rounds.push(round),
+                Err(error) => {
+                    shutdown.trigger();
+                    let _ = server.await;
+                    let _ = refresher.await;
+                    return Err(error);
+                }
+            }
+        }
+    }
     shutdown.trigger();
     match server.await {
         Ok(result) => result?,
@@ -364,6 +409,7 @@ async fn measure_qtsp(
         pool: (pool_before.per_sec + pool_after.per_sec) / 2.0,
         floor,
         connection_floor,
+        rounds,
         lines,
         ab: ab_report,
         status,

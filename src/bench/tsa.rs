@@ -12,7 +12,7 @@ use der::asn1::{Int, OctetString};
 use hyper::body::Bytes;
 
 use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
-use super::{ceiling, http_floor, run_load};
+use super::{ceiling, http_floor, median, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::pki::tsp::{MessageImprint, TimeStampReq};
@@ -34,6 +34,13 @@ pub struct TsaBenchArgs {
     /// the same ceremony under the name `bench-tsu-p384`).
     #[arg(long, value_delimiter = ',', default_value = "p256,p384")]
     pub keys: Vec<String>,
+    /// Paired rounds after the main phases: the plain loop (one thread per pool session), then
+    /// the closed-loop load, back to back, this many times. 0 skips them.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Seconds of each half of a paired round.
+    #[arg(long, default_value_t = 2.0)]
+    pub round_seconds: f64,
 }
 
 /// The hierarchy entity of the TSU used for a key type.
@@ -136,6 +143,8 @@ struct Row {
     floor: LoadReport,
     max: LoadReport,
     half: LoadReport,
+    /// Paired rounds: (plain loop with one thread per session, tokens) per second.
+    rounds: Vec<(f64, f64)>,
 }
 
 /// `qtsp bench tsa`.
@@ -224,7 +233,29 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         load_config.mode = LoadMode::FixedRate {
             per_second: (max.rate_per_second / 2.0).max(1.0),
         };
-        let half = run_load(load_config, factory.clone()).await?;
+        let half = run_load(load_config.clone(), factory.clone()).await?;
+
+        // Paired rounds: each ratio compares a baseline and a load a second apart, which the
+        // host's drift (other VMs on the same cores) disturbs far less than baselines taken
+        // before and after every phase.
+        let mut rounds = Vec::with_capacity(args.rounds);
+        let slice = Duration::from_secs_f64(args.round_seconds.clamp(0.2, 600.0));
+        load_config.mode = LoadMode::ClosedLoop;
+        load_config.duration = slice;
+        load_config.warmup = Duration::from_millis(500);
+        for _ in 0..args.rounds {
+            let baseline = plain_loop(
+                &hsm_config.module,
+                &hsm_config.token,
+                &hsm_config.user_pin,
+                spec,
+                hsm_config.sessions,
+                slice,
+            )
+            .await?;
+            let load = run_load(load_config.clone(), factory.clone()).await?;
+            rounds.push((baseline.per_sec, load.rate_per_second));
+        }
 
         shutdown.trigger();
         match server.await {
@@ -246,6 +277,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             floor,
             max,
             half,
+            rounds,
         });
     }
 
@@ -300,6 +332,24 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             row.floor.rate_per_second,
             ratio(most, best_raw),
             ratio(row.max.rate_per_second, most),
+        );
+    }
+    for row in rows.iter().filter(|r| !r.rounds.is_empty()) {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let mut ratios: Vec<f64> = row.rounds.iter().map(|&(p, t)| ratio(t, p)).collect();
+        let listed: Vec<String> = row
+            .rounds
+            .iter()
+            .map(|&(plain, tokens)| format!("{tokens:.0}/{plain:.0} = {:.2}", ratio(tokens, plain)))
+            .collect();
+        println!(
+            "# {}: paired rounds ({} s plain {sessions} threads, then {} s of tokens): {}; \
+             median tokens/plain {:.2}",
+            row.key,
+            args.round_seconds,
+            args.round_seconds,
+            listed.join(", "),
+            median(&mut ratios),
         );
     }
     Ok(())

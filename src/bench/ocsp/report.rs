@@ -146,6 +146,7 @@ pub(super) fn print_report(
         }
     }
     let mut summary = Vec::new();
+    let mut rounds_lines = Vec::new();
     for ((&(_, spec), run), raw) in responders.iter().zip(runs).zip(raws) {
         let server = format!("qtsp ({})", spec.name());
         for (kind, report) in &run.lines {
@@ -214,6 +215,25 @@ pub(super) fn print_report(
                             ratio(most, raw.best())
                         ));
                     }
+                    if !run.rounds.is_empty() {
+                        let mut ratios: Vec<f64> =
+                            run.rounds.iter().map(|&(p, r)| ratio(r, p)).collect();
+                        let median = crate::bench::median(&mut ratios);
+                        let listed: Vec<String> = run
+                            .rounds
+                            .iter()
+                            .map(|&(p, r)| format!("{r:.0}/{p:.0} = {:.2}", ratio(r, p)))
+                            .collect();
+                        rounds_lines.push(format!(
+                            "# nonce {}: paired rounds ({} s plain {sessions} threads, then {} s \
+                             of nonce answers): {}; median answers/plain {median:.2}",
+                            spec.name(),
+                            args.round_seconds,
+                            args.round_seconds,
+                            listed.join(", ")
+                        ));
+                        text.push_str(&format!("; paired rounds: median {median:.2}"));
+                    }
                     summary.push(text);
                 }
             }
@@ -260,6 +280,9 @@ pub(super) fn print_report(
     }
     if let Some(ab) = runs.iter().find_map(|r| r.ab.as_ref()) {
         println!("# ab: {}", ab.command);
+    }
+    for line in &rounds_lines {
+        println!("{line}");
     }
     println!("# issue #5: {}", summary.join("; "));
 }
