@@ -54,6 +54,39 @@ async fn http_floor(config: load::LoadConfig) -> Result<load::LoadReport, AppErr
     run_load(config, std::sync::Arc::new(Liveness)).await
 }
 
+/// Paired rounds: `rounds` times, the plain loop (one thread per pool session of `hsm`), then
+/// the closed-loop `load` of `factory`, each `slice` long, back to back; (signatures, answers)
+/// per second of each round. A round's ratio compares measurements a second apart, which the
+/// host's drift (other VMs on the same cores) disturbs far less than baselines taken minutes
+/// apart.
+async fn paired_rounds(
+    hsm: &qtsp_hsm::HsmConfig,
+    spec: KeySpec,
+    mut load: load::LoadConfig,
+    factory: std::sync::Arc<dyn load::RequestFactory>,
+    rounds: usize,
+    slice: Duration,
+) -> Result<Vec<(f64, f64)>, AppError> {
+    load.mode = load::LoadMode::ClosedLoop;
+    load.duration = slice;
+    load.warmup = Duration::from_millis(500);
+    let mut measured = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let baseline = plain_loop(
+            &hsm.module,
+            &hsm.token,
+            &hsm.user_pin,
+            spec,
+            hsm.sessions,
+            slice,
+        )
+        .await?;
+        let answers = run_load(load.clone(), factory.clone()).await?;
+        measured.push((baseline.per_sec, answers.rate_per_second));
+    }
+    Ok(measured)
+}
+
 /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
 pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

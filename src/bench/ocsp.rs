@@ -27,7 +27,7 @@ use requests::{GetFixed, PostFixed, PostNonce, cert_id, first_status, ocsp_reque
 
 use super::load::{LoadConfig, LoadMode, LoadReport, RequestFactory};
 use super::openssl_ocsp::OpensslResponder;
-use super::{ab, http_floor, run_load};
+use super::{ab, http_floor, paired_rounds, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::ocsp::{OcspAuthority, OcspResponder, OcspService};
@@ -361,38 +361,30 @@ async fn measure_qtsp(
             }
         }
     }
-    // Paired rounds of the nonce traffic: each ratio compares a baseline and a load a second
-    // apart, which the host's drift disturbs far less than baselines taken minutes apart.
+    // Paired rounds of the nonce traffic (see `paired_rounds`), while the server still runs.
     let mut rounds = Vec::new();
     if traffic.contains(&Traffic::Nonce) {
-        let hsm_config = app::hsm_config(config)?;
-        let slice = Duration::from_secs_f64(args.round_seconds.clamp(0.2, 600.0));
-        let mut nonce_config = load_config(addr, LoadMode::ClosedLoop, args);
-        nonce_config.duration = slice;
-        nonce_config.warmup = Duration::from_millis(500);
-        for _ in 0..args.rounds {
-            let measured = async {
-                let baseline = plain_loop(
-                    &hsm_config.module,
-                    &hsm_config.token,
-                    &hsm_config.user_pin,
+        let measured = match app::hsm_config(config) {
+            Ok(hsm_config) => {
+                paired_rounds(
+                    &hsm_config,
                     spec,
-                    hsm_config.sessions,
-                    slice,
+                    load_config(addr, LoadMode::ClosedLoop, args),
+                    Arc::new(PostNonce(id.clone())),
+                    args.rounds,
+                    Duration::from_secs_f64(args.round_seconds.clamp(0.2, 600.0)),
                 )
-                .await?;
-                let load = run_load(nonce_config.clone(), Arc::new(PostNonce(id.clone()))).await?;
-                Ok::<_, AppError>((baseline.per_sec, load.rate_per_second))
+                .await
             }
-            .await;
-            match measured {
-                Ok(round) => rounds.push(round),
-                Err(error) => {
-                    shutdown.trigger();
-                    let _ = server.await;
-                    let _ = refresher.await;
-                    return Err(error);
-                }
+            Err(error) => Err(error),
+        };
+        match measured {
+            Ok(measured) => rounds = measured,
+            Err(error) => {
+                shutdown.trigger();
+                let _ = server.await;
+                let _ = refresher.await;
+                return Err(error);
             }
         }
     }

@@ -12,7 +12,7 @@ use der::asn1::{Int, OctetString};
 use hyper::body::Bytes;
 
 use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
-use super::{ceiling, http_floor, median, run_load};
+use super::{ceiling, http_floor, median, paired_rounds, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::pki::tsp::{MessageImprint, TimeStampReq};
@@ -235,27 +235,16 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         };
         let half = run_load(load_config.clone(), factory.clone()).await?;
 
-        // Paired rounds: each ratio compares a baseline and a load a second apart, which the
-        // host's drift (other VMs on the same cores) disturbs far less than baselines taken
-        // before and after every phase.
-        let mut rounds = Vec::with_capacity(args.rounds);
-        let slice = Duration::from_secs_f64(args.round_seconds.clamp(0.2, 600.0));
-        load_config.mode = LoadMode::ClosedLoop;
-        load_config.duration = slice;
-        load_config.warmup = Duration::from_millis(500);
-        for _ in 0..args.rounds {
-            let baseline = plain_loop(
-                &hsm_config.module,
-                &hsm_config.token,
-                &hsm_config.user_pin,
-                spec,
-                hsm_config.sessions,
-                slice,
-            )
-            .await?;
-            let load = run_load(load_config.clone(), factory.clone()).await?;
-            rounds.push((baseline.per_sec, load.rate_per_second));
-        }
+        // Paired rounds (see `paired_rounds`), while the server still runs.
+        let rounds = paired_rounds(
+            &hsm_config,
+            spec,
+            load_config,
+            factory.clone(),
+            args.rounds,
+            Duration::from_secs_f64(args.round_seconds.clamp(0.2, 600.0)),
+        )
+        .await?;
 
         shutdown.trigger();
         match server.await {
