@@ -60,6 +60,9 @@ impl std::fmt::Debug for Module {
     }
 }
 
+/// Retries of a token lookup that failed with CKR_GENERAL_ERROR (10, 20, 40, 80, 160 ms apart).
+const TOKEN_INFO_RETRIES: usize = 5;
+
 impl Module {
     pub(crate) fn ctx(&self) -> &Pkcs11 {
         &self.ctx
@@ -69,8 +72,29 @@ impl Module {
         &self.path
     }
 
-    /// Finds the one slot whose token matches `selector`.
+    /// Finds the one slot whose token matches `selector`. Blocks (briefly) when it retries.
     pub(crate) fn find_token(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
+        // SoftHSM2 answers C_GetTokenInfo with CKR_GENERAL_ERROR while another process is
+        // rewriting the token's files (seen with two processes starting at once on one token):
+        // a few short retries, then the error.
+        let mut pause = std::time::Duration::from_millis(10);
+        for _ in 0..TOKEN_INFO_RETRIES {
+            match self.find_token_once(selector) {
+                Err(HsmError::Pkcs11 {
+                    source: Pkcs11Error::Pkcs11(RvError::GeneralError, _),
+                    ..
+                }) => {
+                    tracing::debug!("C_GetTokenInfo: CKR_GENERAL_ERROR; retrying");
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        self.find_token_once(selector)
+    }
+
+    fn find_token_once(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
         let slots = self
             .ctx
             .get_slots_with_token()
