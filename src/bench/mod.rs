@@ -87,8 +87,52 @@ async fn paired_rounds(
     Ok(measured)
 }
 
+/// `a / b`, or 0 when `b` is not positive (a rate that was not measured).
+pub(crate) fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// Paired rounds as printed, `answers/plain = ratio` each, and the median ratio.
+pub(crate) fn describe_rounds(rounds: &[(f64, f64)]) -> (String, f64) {
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .map(|&(plain, answers)| ratio(answers, plain))
+        .collect();
+    let listed: Vec<String> = rounds
+        .iter()
+        .map(|&(plain, answers)| format!("{answers:.0}/{plain:.0} = {:.2}", ratio(answers, plain)))
+        .collect();
+    (listed.join(", "), median(&mut ratios))
+}
+
+/// Creates the bench entities that `hierarchy` (TOML) adds to the ceremony's, with the ceremony,
+/// once; a second run changes nothing. `bench` names the benchmark in the journal's actor.
+async fn ensure_bench_entities(
+    config: &Config,
+    hierarchy: &str,
+    bench: &str,
+) -> Result<(), AppError> {
+    use crate::ca::ceremony::{self, CeremonySettings, Hierarchy};
+    let hierarchy = Hierarchy::parse(hierarchy)?;
+    let hsm = app::open_hsm(config).await?;
+    let storage = app::open_storage(config).await?;
+    let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
+    let journal = app::open_journal(config, &hsm, &storage, &clock).await?;
+    let settings = CeremonySettings {
+        certs_dir: config.data_dir.join("certs"),
+        public_base_url: config.pki.public_base_url.clone(),
+        pds_base_url: config.pki.pds_base_url.clone(),
+        actor: format!("qtsp bench {bench} on {}", config.node_id),
+    };
+    let result = ceremony::run(&hierarchy, &settings, &hsm, &storage, &journal, &clock).await;
+    hsm.shutdown().await;
+    storage.close().await;
+    result?;
+    Ok(())
+}
+
 /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
-pub(crate) fn median(values: &mut [f64]) -> f64 {
+fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
     let below = mid.checked_sub(1).and_then(|i| values.get(i));
@@ -224,7 +268,6 @@ pub async fn hsm(config: &Config, args: &HsmBenchArgs) -> Result<(), AppError> {
                 best.pool[slot] = best.pool[slot].max(pool.per_sec);
             }
         }
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
             "| {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} |",
             spec.name(),

@@ -27,7 +27,7 @@ use requests::{GetFixed, PostFixed, PostNonce, cert_id, first_status, ocsp_reque
 
 use super::load::{LoadConfig, LoadMode, LoadReport, RequestFactory};
 use super::openssl_ocsp::OpensslResponder;
-use super::{ab, http_floor, paired_rounds, run_load};
+use super::{ab, ensure_bench_entities, http_floor, paired_rounds, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::ocsp::{OcspAuthority, OcspResponder, OcspService};
@@ -169,28 +169,6 @@ async fn bench_responder(app: &App, entity_name: &str) -> Result<OcspResponder, 
     )?;
     responder.check_key().await?;
     Ok(responder)
-}
-
-/// Creates the bench responder (key and certificate) with the ceremony, once; a second run
-/// changes nothing.
-async fn ensure_bench_responders(config: &Config) -> Result<(), AppError> {
-    use crate::ca::ceremony::{self, CeremonySettings, Hierarchy};
-    let hierarchy = Hierarchy::parse(&bench_hierarchy())?;
-    let hsm = app::open_hsm(config).await?;
-    let storage = app::open_storage(config).await?;
-    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    let journal = app::open_journal(config, &hsm, &storage, &clock).await?;
-    let settings = CeremonySettings {
-        certs_dir: config.data_dir.join("certs"),
-        public_base_url: config.pki.public_base_url.clone(),
-        pds_base_url: config.pki.pds_base_url.clone(),
-        actor: format!("qtsp bench ocsp on {}", config.node_id),
-    };
-    let result = ceremony::run(&hierarchy, &settings, &hsm, &storage, &journal, &clock).await;
-    hsm.shutdown().await;
-    storage.close().await;
-    result?;
-    Ok(())
 }
 
 /// The serial the bench asks about: a certificate of the qualified CA if one was issued
@@ -494,7 +472,7 @@ pub async fn ocsp(config: &Config, args: &OcspBenchArgs) -> Result<(), AppError>
         .map_err(|_| AppError::InvalidArgument("cannot parse the loopback address".into()))?;
     config.server.api_listen = config.server.public_listen;
     config.log.filter = "warn".into();
-    ensure_bench_responders(&config).await?;
+    ensure_bench_entities(&config, &bench_hierarchy(), "ocsp").await?;
     let hsm_config = app::hsm_config(&config)?;
     let plain = |spec: KeySpec, threads: usize| {
         plain_loop(

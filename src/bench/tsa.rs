@@ -12,7 +12,9 @@ use der::asn1::{Int, OctetString};
 use hyper::body::Bytes;
 
 use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
-use super::{ceiling, http_floor, median, paired_rounds, run_load};
+use super::{
+    ceiling, describe_rounds, ensure_bench_entities, http_floor, paired_rounds, ratio, run_load,
+};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
 use crate::pki::tsp::{MessageImprint, TimeStampReq};
@@ -157,7 +159,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             AppError::InvalidArgument(format!("unknown TSU key type `{name}`: use p256 or p384"))
         })?);
     }
-    ensure_bench_units(config).await?;
+    ensure_bench_entities(config, &bench_hierarchy(), "tsa").await?;
     let hsm_config = app::hsm_config(config)?;
     let factory = Arc::new(TsaRequests::new(4096)?);
 
@@ -285,7 +287,6 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
     for row in &rows {
         tracing::debug!(key = row.key, max = ?row.max, half = ?row.half, "load reports");
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         let best_raw = row.plain_one.max(row.plain_all).max(row.pool);
         println!(
             "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {} |",
@@ -313,7 +314,6 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
     for row in &rows {
         let best_raw = row.plain_one.max(row.plain_all).max(row.pool);
         let most = ceiling(best_raw, row.floor.rate_per_second);
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
             "# {}: HTTP floor (GET /health/live, same connections) {:.0}/s; ceiling \
              1/(1/best raw + 1/floor) = {most:.0}/s = {:.2} of best raw; tokens/ceiling {:.2}",
@@ -324,21 +324,11 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         );
     }
     for row in rows.iter().filter(|r| !r.rounds.is_empty()) {
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let mut ratios: Vec<f64> = row.rounds.iter().map(|&(p, t)| ratio(t, p)).collect();
-        let listed: Vec<String> = row
-            .rounds
-            .iter()
-            .map(|&(plain, tokens)| format!("{tokens:.0}/{plain:.0} = {:.2}", ratio(tokens, plain)))
-            .collect();
+        let (listed, median) = describe_rounds(&row.rounds);
         println!(
-            "# {}: paired rounds ({} s plain {sessions} threads, then {} s of tokens): {}; \
-             median tokens/plain {:.2}",
-            row.key,
-            args.round_seconds,
-            args.round_seconds,
-            listed.join(", "),
-            median(&mut ratios),
+            "# {}: paired rounds ({} s plain {sessions} threads, then {} s of tokens): {listed}; \
+             median tokens/plain {median:.2}",
+            row.key, args.round_seconds, args.round_seconds,
         );
     }
     Ok(())
@@ -355,26 +345,4 @@ async fn unit_key(app: &App, unit: &str) -> Result<qtsp_hsm::KeyRef, AppError> {
         .find_key(&entity.key_id()?)
         .await?
         .ok_or_else(|| crate::tsa::TsaError::KeyMissing(entity.key_label()))?)
-}
-
-/// Creates the bench TSU (key and certificate) with the ceremony, once; a second run changes
-/// nothing.
-async fn ensure_bench_units(config: &Config) -> Result<(), AppError> {
-    use crate::ca::ceremony::{self, CeremonySettings, Hierarchy};
-    let hierarchy = Hierarchy::parse(&bench_hierarchy())?;
-    let hsm = app::open_hsm(config).await?;
-    let storage = app::open_storage(config).await?;
-    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    let journal = app::open_journal(config, &hsm, &storage, &clock).await?;
-    let settings = CeremonySettings {
-        certs_dir: config.data_dir.join("certs"),
-        public_base_url: config.pki.public_base_url.clone(),
-        pds_base_url: config.pki.pds_base_url.clone(),
-        actor: format!("qtsp bench tsa on {}", config.node_id),
-    };
-    let result = ceremony::run(&hierarchy, &settings, &hsm, &storage, &journal, &clock).await;
-    hsm.shutdown().await;
-    storage.close().await;
-    result?;
-    Ok(())
 }

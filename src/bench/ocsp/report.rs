@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{OcspBenchArgs, OpensslRun, ServerRun, Traffic};
-use crate::bench::ab;
 use crate::bench::load::LoadReport;
+use crate::bench::{ab, ratio};
 use crate::config::Config;
 use qtsp_hsm::KeySpec;
 
@@ -74,7 +74,6 @@ pub(super) fn print_report(
     runs: &[ServerRun],
     openssl_runs: &[OpensslRun],
 ) {
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     println!(
         "# qtsp bench ocsp: {} s per measurement, {} connections, {} HSM sessions, database {}",
         args.seconds.clamp(0.2, 600.0),
@@ -216,21 +215,13 @@ pub(super) fn print_report(
                         ));
                     }
                     if !run.rounds.is_empty() {
-                        let mut ratios: Vec<f64> =
-                            run.rounds.iter().map(|&(p, r)| ratio(r, p)).collect();
-                        let median = crate::bench::median(&mut ratios);
-                        let listed: Vec<String> = run
-                            .rounds
-                            .iter()
-                            .map(|&(p, r)| format!("{r:.0}/{p:.0} = {:.2}", ratio(r, p)))
-                            .collect();
+                        let (listed, median) = crate::bench::describe_rounds(&run.rounds);
                         rounds_lines.push(format!(
                             "# nonce {}: paired rounds ({} s plain {sessions} threads, then {} s \
-                             of nonce answers): {}; median answers/plain {median:.2}",
+                             of nonce answers): {listed}; median answers/plain {median:.2}",
                             spec.name(),
                             args.round_seconds,
                             args.round_seconds,
-                            listed.join(", ")
                         ));
                         text.push_str(&format!("; paired rounds: median {median:.2}"));
                     }
