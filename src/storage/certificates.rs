@@ -84,6 +84,20 @@ fn cert_from_row(row: &impl DbRow) -> Result<CertificateRecord, StorageError> {
     })
 }
 
+/// The status columns of issued certificates of one issuer, `$tail` completing the WHERE clause
+/// after `c.issuer = `: one text for the single and the batched reads.
+macro_rules! issued_status_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT c.serial_hex, r.id AS r_id, r.reason_code AS r_reason_code, ",
+            "r.revoked_at AS r_revoked_at ",
+            "FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex ",
+            "WHERE c.state = 'issued' AND c.issuer = ",
+            $tail
+        )
+    };
+}
+
 fn issued_status_from_row(row: &impl DbRow) -> Result<IssuedStatus, StorageError> {
     Ok(match row.opt_int("r_id")? {
         None => IssuedStatus::Good,
@@ -238,7 +252,7 @@ impl Storage {
 
     /// The status of the certificate `serial` if `issuer` issued it (state `issued`); `None`
     /// for a serial that `issuer` never issued, or whose signed certificate is not recorded.
-    /// One indexed row and three small columns: the OCSP responder asks this for every answer
+    /// One indexed row and four small columns: the OCSP responder asks this for every answer
     /// signed on demand, so the certificate itself is not read.
     pub async fn issued_status(
         &self,
@@ -247,19 +261,14 @@ impl Storage {
     ) -> Result<Option<IssuedStatus>, StorageError> {
         const OP: &str = "issued_status";
         with_db!(&self.db, |pool, DB| {
-            sqlx::query(
-                "SELECT r.id AS r_id, r.reason_code AS r_reason_code, \
-                 r.revoked_at AS r_revoked_at \
-                 FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex \
-                 WHERE c.serial_hex = $1 AND c.issuer = $2 AND c.state = 'issued'",
-            )
-            .bind(serial.to_hex())
-            .bind(issuer)
-            .fetch_optional(pool)
-            .await
-            .map_err(query_err(OP))?
-            .map(|row| issued_status_from_row(&row))
-            .transpose()
+            sqlx::query(issued_status_select!("$1 AND c.serial_hex = $2"))
+                .bind(issuer)
+                .bind(serial.to_hex())
+                .fetch_optional(pool)
+                .await
+                .map_err(query_err(OP))?
+                .map(|row| issued_status_from_row(&row))
+                .transpose()
         })
     }
 
@@ -272,19 +281,15 @@ impl Storage {
         serials: &[CertificateSerial],
     ) -> Result<Vec<(CertificateSerial, IssuedStatus)>, StorageError> {
         const OP: &str = "issued_statuses";
-        const SELECT: &str = "SELECT c.serial_hex, r.id AS r_id, r.reason_code AS r_reason_code, \
-             r.revoked_at AS r_revoked_at \
-             FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex \
-             WHERE c.issuer = ";
         if serials.is_empty() {
             return Ok(Vec::new());
         }
         let hex: Vec<String> = serials.iter().map(CertificateSerial::to_hex).collect();
         let rows = match &self.db {
             Db::Sqlite(pool) => {
-                let mut builder = QueryBuilder::<Sqlite>::new(SELECT);
+                let mut builder = QueryBuilder::<Sqlite>::new(issued_status_select!(""));
                 builder.push_bind(issuer);
-                builder.push(" AND c.state = 'issued' AND c.serial_hex IN (");
+                builder.push(" AND c.serial_hex IN (");
                 let mut list = builder.separated(", ");
                 for serial in &hex {
                     list.push_bind(serial.as_str());
@@ -299,11 +304,8 @@ impl Storage {
                     .map(|row| Ok((row.cert_serial("serial_hex")?, issued_status_from_row(row)?)))
                     .collect::<Result<Vec<_>, StorageError>>()
             }
-            Db::Postgres(pool) => sqlx::query(concat!(
-                "SELECT c.serial_hex, r.id AS r_id, r.reason_code AS r_reason_code, ",
-                "r.revoked_at AS r_revoked_at ",
-                "FROM certificates c LEFT JOIN revocations r ON r.serial_hex = c.serial_hex ",
-                "WHERE c.issuer = $1 AND c.state = 'issued' AND c.serial_hex = ANY($2::text[])"
+            Db::Postgres(pool) => sqlx::query(issued_status_select!(
+                "$1 AND c.serial_hex = ANY($2::text[])"
             ))
             .bind(issuer)
             .bind(&hex)
