@@ -204,15 +204,13 @@ impl App {
     /// certificate, answering for the CA that issued it.
     pub async fn start_ocsp(&self) -> Result<crate::ocsp::OcspService, AppError> {
         let hierarchy = crate::ca::ceremony::Hierarchy::default_hierarchy()?;
-        let next_update = time::Duration::try_from(self.config.ocsp.next_update)
-            .map_err(|e| AppError::InvalidArgument(format!("ocsp.next_update_minutes: {e}")))?;
         let mut responders = Vec::new();
         for entity in hierarchy
             .entities
             .iter()
             .filter(|e| e.profile == crate::profile::ProfileId::OcspResponder)
         {
-            responders.push(self.ocsp_responder(entity, next_update).await?);
+            responders.push(self.ocsp_responder(entity).await?);
         }
         if responders.is_empty() {
             return Err(AppError::InvalidArgument(
@@ -226,31 +224,51 @@ impl App {
     async fn ocsp_responder(
         &self,
         entity: &crate::ca::ceremony::Entity,
-        next_update: time::Duration,
     ) -> Result<crate::ocsp::OcspResponder, AppError> {
         let issuer = entity.issuer.as_deref().ok_or_else(|| {
             AppError::InvalidArgument(format!("OCSP responder `{}` has no issuer", entity.name))
         })?;
-        let not_initialized = |name: &str| AppError::NotInitialized {
-            missing: self
-                .config
-                .data_dir
-                .join("certs")
-                .join(format!("{name}.crt")),
+        let certificate = |name: &str| {
+            self.certificates
+                .get(name)
+                .ok_or_else(|| AppError::NotInitialized {
+                    missing: self
+                        .config
+                        .data_dir
+                        .join("certs")
+                        .join(format!("{name}.crt")),
+                })
         };
-        let key = self
-            .hsm
-            .find_key(&entity.key_id()?)
-            .await?
-            .ok_or_else(|| not_initialized(&entity.name))?;
-        let responder_certificate = self
-            .certificates
-            .get(&entity.name)
-            .ok_or_else(|| not_initialized(&entity.name))?;
-        let ca_certificate = self
-            .certificates
-            .get(issuer)
-            .ok_or_else(|| not_initialized(issuer))?;
+        self.ocsp_responder_from(
+            entity,
+            certificate(&entity.name)?,
+            issuer,
+            certificate(issuer)?,
+        )
+        .await
+    }
+
+    /// The responder whose key is `entity`'s in the HSM and whose certificate is
+    /// `responder_certificate`, answering for the CA `issuer` (certificate `ca_certificate`),
+    /// with the configured schedule and cache. Its key is checked against its certificate.
+    pub(crate) async fn ocsp_responder_from(
+        &self,
+        entity: &crate::ca::ceremony::Entity,
+        responder_certificate: &[u8],
+        issuer: &str,
+        ca_certificate: &[u8],
+    ) -> Result<crate::ocsp::OcspResponder, AppError> {
+        let next_update = time::Duration::try_from(self.config.ocsp.next_update)
+            .map_err(|e| AppError::InvalidArgument(format!("ocsp.next_update_minutes: {e}")))?;
+        let key = self.hsm.find_key(&entity.key_id()?).await?.ok_or_else(|| {
+            AppError::NotInitialized {
+                missing: self
+                    .config
+                    .data_dir
+                    .join("certs")
+                    .join(format!("{}.crt", entity.name)),
+            }
+        })?;
         let authority = crate::ocsp::OcspAuthority::from_certificate_der(issuer, ca_certificate)?;
         let responder = crate::ocsp::OcspResponder::new(
             vec![authority],

@@ -30,7 +30,7 @@ use super::openssl_ocsp::OpensslResponder;
 use super::{ab, ensure_bench_entities, http_floor, paired_rounds, run_load};
 use crate::app::{self, App, AppError};
 use crate::config::Config;
-use crate::ocsp::{OcspAuthority, OcspResponder, OcspService};
+use crate::ocsp::{OcspResponder, OcspService};
 use crate::server::Shutdown;
 use qtsp_hsm::KeySpec;
 use qtsp_hsm::bench::{BenchResult, plain_loop, pool_loop};
@@ -149,26 +149,8 @@ async fn bench_responder(app: &App, entity_name: &str) -> Result<OcspResponder, 
         let (path, _) = crate::ca::ceremony::certificate_paths(&certs, name);
         std::fs::read(&path).map_err(|_| AppError::NotInitialized { missing: path })
     };
-    let key = app
-        .hsm
-        .find_key(&entity.key_id()?)
-        .await?
-        .ok_or_else(|| AppError::InvalidArgument(format!("no HSM key for `{entity_name}`")))?;
-    let authority = OcspAuthority::from_certificate_der(issuer, &read(issuer)?)?;
-    let next_update = time::Duration::try_from(app.config.ocsp.next_update)
-        .map_err(|e| AppError::InvalidArgument(format!("ocsp.next_update_minutes: {e}")))?;
-    let responder = OcspResponder::new(
-        vec![authority],
-        key,
-        &read(entity_name)?,
-        app.hsm.clone(),
-        app.storage.clone(),
-        app.clock.clone(),
-        next_update,
-        app.config.ocsp.cache,
-    )?;
-    responder.check_key().await?;
-    Ok(responder)
+    app.ocsp_responder_from(entity, &read(entity_name)?, issuer, &read(issuer)?)
+        .await
 }
 
 /// The serial the bench asks about: a certificate of the qualified CA if one was issued
