@@ -1,31 +1,28 @@
 //! HTTP load generator for the service benchmarks (`qtsp bench tsa`, later `qtsp bench ocsp`).
 //!
-//! The client sits directly on hyper's HTTP/1 connection API: one task per connection, no pool, no
-//! redirects, no per-request allocation beyond the request itself. A general-purpose client
-//! (reqwest) spends enough time per request to become the bottleneck we would then measure.
+//! The client speaks HTTP/1.1 itself ([`wire`]): one task per connection, each request written
+//! from one reused buffer, each response parsed in place, no pool, no redirects. A general-purpose
+//! client spends enough CPU per request to become part of what we would then measure (client,
+//! server and HSM share the benchmark machine's CPUs).
 //!
 //! What to send and what counts as a good answer comes from a [`RequestFactory`]; how to send it
 //! (keep-alive closed loop, a new connection per request, or a fixed open-loop rate) from
 //! [`LoadMode`]. Latency samples are kept per connection and merged at the end, so the hot path
 //! shares nothing but one atomic counter.
 
-use http_body_util::{BodyExt, Full};
+mod wire;
+
+use hyper::Method;
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+use wire::{Link, WireError};
 
 /// Pause after a failed connect, so that a dead server yields a bounded count of transport errors
 /// instead of a busy loop that would also starve the other connections of CPU.
@@ -266,12 +263,6 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("BENCH003 {addr} accepted the connection but the HTTP/1 handshake failed: {source}")]
-    Handshake {
-        addr: SocketAddr,
-        #[source]
-        source: hyper::Error,
-    },
     #[error("BENCH004 request {seq} from the benchmark cannot be sent: {problem}")]
     InvalidRequest { seq: u64, problem: String },
     #[error("BENCH005 a load connection task stopped unexpectedly: {0}")]
@@ -289,9 +280,17 @@ pub async fn run(
     factory: Arc<dyn RequestFactory>,
 ) -> Result<LoadReport, LoadError> {
     validate(config)?;
-    let host = HeaderValue::from_str(&config.host).map_err(|_| LoadError::InvalidConfig {
-        problem: format!("`{}` is not a valid Host header value", config.host),
-    })?;
+    if config.host.is_empty()
+        || config
+            .host
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ')
+    {
+        return Err(LoadError::InvalidConfig {
+            problem: format!("`{}` is not a valid Host header value", config.host),
+        });
+    }
+    let host = config.host.clone();
 
     let preopened = match config.mode {
         LoadMode::NewConnectionPerRequest => 1,
@@ -301,9 +300,9 @@ pub async fn run(
     for _ in 0..preopened {
         let (addr, limit) = (config.addr, config.request_timeout);
         opening.spawn(async move {
-            match tokio::time::timeout(limit, open(addr)).await {
+            match tokio::time::timeout(limit, Link::open(addr)).await {
                 Ok(result) => result,
-                Err(_) => Err(OpenError::Io(std::io::ErrorKind::TimedOut.into())),
+                Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
             }
         });
     }
@@ -311,14 +310,8 @@ pub async fn run(
     while let Some(joined) = opening.join_next().await {
         match joined? {
             Ok(link) => links.push(link),
-            Err(OpenError::Io(source)) => {
+            Err(source) => {
                 return Err(LoadError::Connect {
-                    addr: config.addr,
-                    source,
-                });
-            }
-            Err(OpenError::Http(source)) => {
-                return Err(LoadError::Handshake {
                     addr: config.addr,
                     source,
                 });
@@ -398,7 +391,7 @@ fn validate(config: &LoadConfig) -> Result<(), LoadError> {
 /// What all connections of one run share.
 struct Plan {
     addr: SocketAddr,
-    host: HeaderValue,
+    host: String,
     mode: LoadMode,
     start: Instant,
     measure_from: Instant,
@@ -417,33 +410,35 @@ impl Plan {
         self.start.checked_add(offset)
     }
 
-    fn build(&self, seq: u64) -> Result<Request<Full<Bytes>>, LoadError> {
+    /// Writes request `seq`, head and body, into `out` (cleared first).
+    fn write_request(&self, seq: u64, out: &mut Vec<u8>) -> Result<(), LoadError> {
         let spec = self.factory.request(seq);
-        if !spec.path_and_query.starts_with('/') {
+        let target = &spec.path_and_query;
+        if !target.starts_with('/') || target.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return Err(LoadError::InvalidRequest {
                 seq,
-                problem: format!(
-                    "the target `{}` must start with `/` (origin form)",
-                    spec.path_and_query
-                ),
+                problem: format!("the target `{target}` must start with `/` (origin form)"),
             });
         }
-        let mut builder = Request::builder()
-            .method(spec.method)
-            .uri(spec.path_and_query)
-            .header(HOST, self.host.clone());
+        out.clear();
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "{} {target} HTTP/1.1\r\nHost: {}\r\n",
+            spec.method, self.host
+        );
         if let Some(content_type) = spec.content_type {
-            builder = builder.header(CONTENT_TYPE, content_type);
+            let _ = write!(out, "Content-Type: {content_type}\r\n");
+        }
+        if !spec.body.is_empty() || spec.method == Method::POST || spec.method == Method::PUT {
+            let _ = write!(out, "Content-Length: {}\r\n", spec.body.len());
         }
         if matches!(self.mode, LoadMode::NewConnectionPerRequest) {
-            builder = builder.header(CONNECTION, HeaderValue::from_static("close"));
+            out.extend_from_slice(b"Connection: close\r\n");
         }
-        builder
-            .body(Full::new(spec.body))
-            .map_err(|e| LoadError::InvalidRequest {
-                seq,
-                problem: e.to_string(),
-            })
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&spec.body);
+        Ok(())
     }
 }
 
@@ -496,127 +491,61 @@ enum Outcome {
     ConnectFailed,
 }
 
-type Conn = Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
-/// One HTTP/1 connection: the handle that sends, and the future that does the I/O. The future is
-/// polled by the same task that sends, so a request does not hop between threads.
-struct Link {
-    sender: SendRequest<Full<Bytes>>,
-    conn: Pin<Box<Conn>>,
-}
-
-enum OpenError {
-    Io(std::io::Error),
-    Http(hyper::Error),
-}
-
-async fn open(addr: SocketAddr) -> Result<Link, OpenError> {
-    let stream = TcpStream::connect(addr).await.map_err(OpenError::Io)?;
-    // Requests are small and written at once; Nagle would hold them back for the previous ACK.
-    stream.set_nodelay(true).map_err(OpenError::Io)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(OpenError::Http)?;
-    Ok(Link {
-        sender,
-        conn: Box::pin(conn),
-    })
-}
-
-/// Result of [`drive`]: the future's output if it finished, and whether the connection ended
-/// (after which it must not be polled again, and the link is dropped).
-struct Driven<T> {
-    out: Option<T>,
-    conn_ended: bool,
-}
-
-/// Polls `fut` together with the connection that carries it until `fut` finishes or the
-/// connection ends. In the latter case whatever the connection delivered is already buffered, so
-/// one more poll of `fut` tells whether it completed.
-async fn drive<F: Future>(mut conn: Pin<&mut Conn>, fut: F) -> Driven<F::Output> {
-    let mut fut = pin!(fut);
-    tokio::select! {
-        biased;
-        out = &mut fut => return Driven { out: Some(out), conn_ended: false },
-        _ = &mut conn => {}
-    }
-    let out = match poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => None,
-    };
-    Driven {
-        out,
-        conn_ended: true,
-    }
-}
-
 /// One request on `link`, opening a connection if there is none. A kept-alive connection that the
 /// server closed while idle is replaced once without counting an error: that is ordinary
 /// keep-alive behaviour, not a failed request.
 async fn attempt(
     plan: &Plan,
     link: &mut Option<Link>,
-    request: Request<Full<Bytes>>,
+    request: &[u8],
     close_after: bool,
 ) -> Outcome {
     let mut fresh = false;
-    loop {
+    let reply = loop {
         if link.is_none() {
-            match open(plan.addr).await {
+            match Link::open(plan.addr).await {
                 Ok(opened) => *link = Some(opened),
                 Err(_) => return Outcome::ConnectFailed,
             }
             fresh = true;
         }
-        let Some(Link { sender, conn }) = link.as_mut() else {
+        let Some(current) = link.as_mut() else {
             return Outcome::ConnectFailed;
         };
-        let ready = drive(conn.as_mut(), sender.ready()).await;
-        if !ready.conn_ended && matches!(ready.out, Some(Ok(()))) {
-            break;
-        }
-        *link = None;
-        if fresh {
-            return Outcome::Transport;
-        }
-    }
-    let Some(Link { sender, conn }) = link.as_mut() else {
-        return Outcome::Transport;
-    };
-    let exchange = async {
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok::<_, hyper::Error>((status, body))
-    };
-    let driven = drive(conn.as_mut(), exchange).await;
-    if driven.conn_ended || close_after {
-        *link = None;
-    }
-    match driven.out {
-        Some(Ok((status, body))) => {
-            if status.is_success() && plan.factory.check(status.as_u16(), &body) {
-                Outcome::Ok
-            } else {
-                Outcome::Failed
+        match current.exchange(request).await {
+            Ok(reply) => break reply,
+            Err(WireError::ClosedBeforeResponse) if !fresh => *link = None,
+            Err(error) => {
+                tracing::debug!(%error, "benchmark request without a response");
+                *link = None;
+                return Outcome::Transport;
             }
         }
-        _ => Outcome::Transport,
+    };
+    let Some(current) = link.as_mut() else {
+        return Outcome::Transport;
+    };
+    let outcome = if (200..300).contains(&reply.status)
+        && plan.factory.check(reply.status, current.body(&reply))
+    {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    if reply.close || close_after {
+        *link = None;
     }
+    outcome
 }
 
-/// Waits until `when` while keeping an idle connection polled, so that a close by the server is
+/// Waits until `when` while keeping an idle connection watched, so that a close by the server is
 /// noticed and the connection replaced now rather than inside the next request's latency.
 async fn idle_until(plan: &Plan, link: &mut Option<Link>, when: Instant) {
     if let Some(current) = link.as_mut() {
-        let ended = tokio::select! {
-            () = sleep_until(when) => false,
-            _ = current.conn.as_mut() => true,
-        };
-        if !ended {
+        if current.idle_until(when).await {
             return;
         }
-        *link = timeout_at(when, open(plan.addr))
+        *link = timeout_at(when, Link::open(plan.addr))
             .await
             .ok()
             .and_then(Result::ok);
@@ -629,6 +558,7 @@ async fn idle_until(plan: &Plan, link: &mut Option<Link>, when: Instant) {
 async fn worker(plan: Arc<Plan>, mut link: Option<Link>) -> Result<WorkerStats, LoadError> {
     let mut stats = WorkerStats::with_capacity(plan.sample_capacity);
     let close_after = matches!(plan.mode, LoadMode::NewConnectionPerRequest);
+    let mut request = Vec::with_capacity(1024);
     loop {
         let seq = plan.next_seq.fetch_add(1, Ordering::Relaxed);
         let due = match plan.mode {
@@ -655,11 +585,11 @@ async fn worker(plan: Arc<Plan>, mut link: Option<Link>) -> Result<WorkerStats, 
         };
         // Built before the clock starts in the closed-loop modes: the factory's work is the
         // client's cost, not the server's.
-        let request = plan.build(seq)?;
+        plan.write_request(seq, &mut request)?;
         let started = due.unwrap_or_else(Instant::now);
         let outcome = match timeout_at(
             Instant::now() + plan.request_timeout,
-            attempt(&plan, &mut link, request, close_after),
+            attempt(&plan, &mut link, &request, close_after),
         )
         .await
         {
@@ -685,7 +615,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use axum::Router;
-    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
     use axum::routing::{get, post};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -773,6 +703,70 @@ mod tests {
         assert!(report.rate_per_second > 0.0);
         assert!(report.max > Duration::ZERO);
         assert_ordered(&report);
+    }
+
+    /// A keep-alive server that answers every request with `hello world`, chunked, in two
+    /// writes 1 ms apart (so that the client reads the body in pieces).
+    async fn chunked_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                stream.set_nodelay(true).unwrap();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.clear();
+                        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
+                        if stream.write_all(head).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        if stream
+                            .write_all(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// GETs `/` and accepts exactly `hello world`.
+    #[derive(Debug)]
+    struct HelloWorld;
+
+    impl RequestFactory for HelloWorld {
+        fn request(&self, _seq: u64) -> LoadRequest {
+            LoadRequest::get("/")
+        }
+        fn check(&self, status: u16, body: &[u8]) -> bool {
+            status == 200 && body == b"hello world"
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chunked_replies_read_in_pieces_are_whole() {
+        let addr = chunked_server().await;
+        let report = run(
+            &config(addr, LoadMode::ClosedLoop, 2, 200),
+            Arc::new(HelloWorld),
+        )
+        .await
+        .unwrap();
+        assert!(report.requests_ok > 0, "{report:?}");
+        assert_eq!(report.failed + report.transport_errors, 0, "{report:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
