@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 
 use super::audit::{append_audit_in_tx, check_new_record, head_from_row};
@@ -102,6 +102,20 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
         .collect()
 }
 
+/// The multi-row INSERT of each shape (1, 2, 4, ... 512 rows), written once: a batch is bound to
+/// cached text instead of a statement text rebuilt (and hashed for the statement cache) per batch.
+static SQLITE_INSERTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..=SQLITE_ROWS_PER_STATEMENT.ilog2())
+        .map(|shape| {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; 1 << shape].join(", ");
+            format!(
+                "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, hash_alg_oid, \
+                 message_imprint, requester, node_id) VALUES {rows}"
+            )
+        })
+        .collect()
+});
+
 /// Inserts prepared rows on an open SQLite transaction: multi-row INSERTs of up to 512 rows.
 async fn insert_rows_sqlite(
     conn: &mut sqlx::SqliteConnection,
@@ -111,20 +125,21 @@ async fn insert_rows_sqlite(
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(sqlite_chunk_len(rest.len()));
         rest = tail;
-        let mut builder = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, \
-             hash_alg_oid, message_imprint, requester, node_id) ",
-        );
-        builder.push_values(chunk, |mut b, (r, gen_time)| {
-            b.push_bind(r.serial_hex.as_str())
-                .push_bind(*gen_time)
-                .push_bind(&*r.record.policy_oid)
-                .push_bind(&*r.record.hash_alg_oid)
-                .push_bind(r.record.message_imprint.as_slice())
-                .push_bind(r.record.requester.as_deref())
-                .push_bind(r.record.node_id.as_deref());
-        });
-        builder.build().persistent(true).execute(&mut *conn).await?;
+        let sql = SQLITE_INSERTS
+            .get(chunk.len().ilog2() as usize)
+            .ok_or_else(|| sqlx::Error::Protocol("no INSERT for this many rows".into()))?;
+        let mut query = sqlx::query(sql.as_str());
+        for (r, gen_time) in chunk {
+            query = query
+                .bind(r.serial_hex.as_str())
+                .bind(*gen_time)
+                .bind(&*r.record.policy_oid)
+                .bind(&*r.record.hash_alg_oid)
+                .bind(r.record.message_imprint.as_slice())
+                .bind(r.record.requester.as_deref())
+                .bind(r.record.node_id.as_deref());
+        }
+        query.persistent(true).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -340,7 +355,18 @@ impl Storage {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use super::{SQLITE_ROWS_PER_STATEMENT, check_oid, sqlite_chunk_len};
+    use super::{SQLITE_INSERTS, SQLITE_ROWS_PER_STATEMENT, check_oid, sqlite_chunk_len};
+
+    #[test]
+    fn each_cached_insert_has_seven_placeholders_per_row_of_its_shape() {
+        assert_eq!(SQLITE_INSERTS.len(), 10);
+        for (shape, sql) in SQLITE_INSERTS.iter().enumerate() {
+            let rows = 1usize << shape;
+            assert_eq!(sql.matches('?').count(), 7 * rows, "{sql}");
+            assert_eq!(sql.matches('(').count(), rows + 1, "{sql}");
+        }
+        assert_eq!(1 << (SQLITE_INSERTS.len() - 1), SQLITE_ROWS_PER_STATEMENT);
+    }
 
     #[test]
     fn sqlite_chunks_are_powers_of_two_that_cover_the_batch() {
