@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::*;
 use crate::crl::tests::{T0, key, root};
+use crate::ocsp::request::CertIdHash;
 use crate::pki::ocsp::CertId;
+use sha2::Digest as _;
 use spki::AlgorithmIdentifierOwned;
+use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 
 fn requested(hash_alg: CertIdHash, name_hash: Vec<u8>, key_hash: Vec<u8>) -> RequestedCert {
