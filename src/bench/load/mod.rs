@@ -420,6 +420,13 @@ impl Plan {
                 problem: format!("the target `{target}` must start with `/` (origin form)"),
             });
         }
+        if spec.method == Method::HEAD {
+            // Its response announces a body that never comes: the reader would wait for it.
+            return Err(LoadError::InvalidRequest {
+                seq,
+                problem: "HEAD is not supported by the load client".to_owned(),
+            });
+        }
         out.clear();
         // Writing into a Vec cannot fail.
         let _ = write!(
@@ -953,6 +960,32 @@ mod tests {
         let err = run(&cfg, Arc::new(Get("hello"))).await.unwrap_err();
         assert!(
             matches!(err, LoadError::InvalidRequest { seq: 0, .. }),
+            "{err:?}"
+        );
+    }
+
+    /// HEAD: its response would announce a body that never comes.
+    #[derive(Debug)]
+    struct Head;
+
+    impl RequestFactory for Head {
+        fn request(&self, _seq: u64) -> LoadRequest {
+            let mut request = LoadRequest::get("/hello");
+            request.method = Method::HEAD;
+            request
+        }
+        fn check(&self, _status: u16, _body: &[u8]) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_request_is_an_error_not_a_hang() {
+        let addr = server().await;
+        let cfg = config(addr, LoadMode::ClosedLoop, 1, 100);
+        let err = run(&cfg, Arc::new(Head)).await.unwrap_err();
+        assert!(
+            matches!(&err, LoadError::InvalidRequest { problem, .. } if problem.contains("HEAD")),
             "{err:?}"
         );
     }
