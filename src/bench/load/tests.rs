@@ -194,6 +194,60 @@ async fn keep_alive_closed_by_the_server_is_not_an_error() {
     assert_eq!(report.transport_errors, 0, "{report:?}");
 }
 
+/// A keep-alive server that answers one request per connection (`200`, empty body, no
+/// `Connection: close`) and then resets the connection (SO_LINGER 0) while it is idle.
+async fn reset_after_one_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            stream.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                if stream.write_all(reply).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                stream.set_zero_linger().unwrap();
+                drop(stream);
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_reset_by_the_server_while_idle_is_not_an_error() {
+    let addr = reset_after_one_server().await;
+    // One request every 20 ms per connection: each connection is reset between two requests.
+    let report = run(
+        &config(addr, LoadMode::FixedRate { per_second: 100.0 }, 2, 300),
+        Arc::new(Get("/")),
+    )
+    .await
+    .unwrap();
+    assert!(report.requests_ok >= 10, "{report:?}");
+    assert_eq!(report.failed + report.transport_errors, 0, "{report:?}");
+    // Closed loop: the next request is already sent when the reset arrives; it is retried on a
+    // new connection, as for a FIN.
+    let report = run(
+        &config(addr, LoadMode::ClosedLoop, 2, 300),
+        Arc::new(Get("/")),
+    )
+    .await
+    .unwrap();
+    assert!(report.requests_ok >= 10, "{report:?}");
+    assert_eq!(report.failed + report.transport_errors, 0, "{report:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_rate_sends_about_the_rate() {
     let addr = server().await;

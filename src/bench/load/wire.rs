@@ -133,12 +133,17 @@ impl Link {
                 }
                 break head;
             }
-            if self.fill().await? == 0 {
-                return Err(if self.buf.is_empty() {
-                    WireError::ClosedBeforeResponse
-                } else {
-                    WireError::Io(io::ErrorKind::UnexpectedEof.into())
-                });
+            match self.fill().await {
+                Ok(0) if self.buf.is_empty() => return Err(WireError::ClosedBeforeResponse),
+                Ok(0) => return Err(WireError::Io(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {}
+                // A server may close an idle connection with a reset rather than a FIN.
+                Err(WireError::Io(error))
+                    if self.buf.is_empty() && error.kind() == io::ErrorKind::ConnectionReset =>
+                {
+                    return Err(WireError::ClosedBeforeResponse);
+                }
+                Err(error) => return Err(error),
             }
         };
         let bodiless = matches!(head.status, 204 | 304);
