@@ -9,6 +9,38 @@ use axum::routing::{get, post};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A server on a raw socket: every accepted connection (Nagle off) is handed to `serve` in its own
+/// task, for behaviours axum does not show.
+async fn raw_server<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            stream.set_nodelay(true).unwrap();
+            tokio::spawn(serve(stream));
+        }
+    });
+    addr
+}
+
+/// Reads one request head, up to its blank line: the bytes read, and whether the head is whole
+/// (false when the peer closed or failed first; the bytes are empty if it sent nothing).
+async fn read_request_head(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return (buf, false),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (buf, true)
+}
+
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_millis(50)).await;
     "slow"
@@ -97,39 +129,23 @@ async fn closed_loop_counts_echoes() {
 /// A keep-alive server that answers every request with `hello world`, chunked, in two
 /// writes 1 ms apart (so that the client reads the body in pieces).
 async fn chunked_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            stream.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.clear();
-                    let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
-                    if stream.write_all(head).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    if stream
-                        .write_all(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+    raw_server(|mut stream| async move {
+        loop {
+            if !read_request_head(&mut stream).await.1 {
+                return;
+            }
+            let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
+            if stream.write_all(head).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let tail = b"lo\r\n6\r\n world\r\n0\r\n\r\n";
+            if stream.write_all(tail).await.is_err() {
+                return;
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 /// GETs `/` and accepts exactly `hello world`.
@@ -197,31 +213,19 @@ async fn keep_alive_closed_by_the_server_is_not_an_error() {
 /// A keep-alive server that answers one request per connection (`200`, empty body, no
 /// `Connection: close`) and then resets the connection (SO_LINGER 0) while it is idle.
 async fn reset_after_one_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            stream.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-                if stream.write_all(reply).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                stream.set_zero_linger().unwrap();
-                drop(stream);
-            });
+    raw_server(|mut stream| async move {
+        if !read_request_head(&mut stream).await.1 {
+            return;
         }
-    });
-    addr
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        if stream.write_all(reply).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        stream.set_zero_linger().unwrap();
+        drop(stream);
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,13 +296,8 @@ async fn dropped_connections_are_counted_and_replaced() {
                 continue;
             }
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                    }
+                if !read_request_head(&mut stream).await.1 {
+                    return;
                 }
                 let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
                 let _ = stream.write_all(reply).await;
@@ -325,14 +324,7 @@ async fn one_at_a_time_server() -> (SocketAddr, Arc<AtomicU64>) {
                 return;
             };
             // No other connection is accepted until this one is done.
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                }
-            }
+            let (buf, _) = read_request_head(&mut stream).await;
             if buf.is_empty() {
                 counter.fetch_add(1, Ordering::Relaxed);
                 continue;
