@@ -282,28 +282,18 @@ async fn fixed_rate_latency_counts_from_the_due_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_are_counted_and_replaced() {
     // Every other connection is closed without a reply; the others get a minimal answer.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut n = 0u64;
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+    let accepted = Arc::new(AtomicU64::new(0));
+    let addr = raw_server(move |mut stream| {
+        let n = accepted.fetch_add(1, Ordering::Relaxed) + 1;
+        async move {
+            if n.is_multiple_of(2) || !read_request_head(&mut stream).await.1 {
                 return;
-            };
-            n += 1;
-            if n.is_multiple_of(2) {
-                drop(stream);
-                continue;
             }
-            tokio::spawn(async move {
-                if !read_request_head(&mut stream).await.1 {
-                    return;
-                }
-                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
-                let _ = stream.write_all(reply).await;
-            });
+            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+            let _ = stream.write_all(reply).await;
         }
-    });
+    })
+    .await;
     let cfg = config(addr, LoadMode::NewConnectionPerRequest, 2, 300);
     let report = run(&cfg, Arc::new(Get("/"))).await.unwrap();
     assert!(report.requests_ok > 0, "{report:?}");
