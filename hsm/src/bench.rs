@@ -119,8 +119,7 @@ pub async fn plain_loop(
     let token = token.clone();
     let pin = pin.clone();
     tokio::task::spawn_blocking(move || {
-        let module = module::acquire(&module_path)?;
-        let (slot, _) = module.find_token(&token)?;
+        let (module, slot, _) = module::acquire_token(&module_path, &token)?;
         let setup = module
             .ctx()
             .open_rw_session(slot)

@@ -60,8 +60,9 @@ impl std::fmt::Debug for Module {
     }
 }
 
-/// Retries of a token lookup that failed with CKR_GENERAL_ERROR (10, 20, 40, 80, 160 ms apart).
-const TOKEN_INFO_RETRIES: usize = 5;
+/// Retries of a token lookup that failed in a way another process can cause (10, 20, 40, 80,
+/// 160 ms apart).
+const TOKEN_LOOKUP_RETRIES: usize = 5;
 
 impl Module {
     pub(crate) fn ctx(&self) -> &Pkcs11 {
@@ -72,29 +73,9 @@ impl Module {
         &self.path
     }
 
-    /// Finds the one slot whose token matches `selector`. Blocks (briefly) when it retries.
-    pub(crate) fn find_token(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
-        // SoftHSM2 answers C_GetTokenInfo with CKR_GENERAL_ERROR while another process is
-        // rewriting the token's files (seen with two processes starting at once on one token):
-        // a few short retries, then the error.
-        let mut pause = std::time::Duration::from_millis(10);
-        for _ in 0..TOKEN_INFO_RETRIES {
-            match self.find_token_once(selector) {
-                Err(HsmError::Pkcs11 {
-                    source: Pkcs11Error::Pkcs11(RvError::GeneralError, _),
-                    ..
-                }) => {
-                    tracing::debug!("C_GetTokenInfo: CKR_GENERAL_ERROR; retrying");
-                    std::thread::sleep(pause);
-                    pause *= 2;
-                }
-                other => return other,
-            }
-        }
-        self.find_token_once(selector)
-    }
-
-    fn find_token_once(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
+    /// Finds the one slot whose token matches `selector`, as this initialization of the module
+    /// sees the tokens.
+    fn find_token(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
         let slots = self
             .ctx
             .get_slots_with_token()
@@ -194,6 +175,43 @@ impl TokenAccess {
             ),
         }
     }
+}
+
+/// Returns the initialized context of the module at `path` and the one slot whose token matches
+/// `selector`. Blocking, like [`acquire`]; it also sleeps when it retries.
+///
+/// While another process rewrites a token's files (two processes starting at once on one token,
+/// one of them generating keys), SoftHSM2 answers C_GetTokenInfo with CKR_GENERAL_ERROR, or
+/// skips the token it could not read when `C_Initialize` scans its directory: then no token
+/// matches until the module is initialized again. So a lookup that failed either way is retried
+/// a few times, with a fresh initialization when no one else in this process holds the module.
+/// A token that is really absent costs 310 ms more to report.
+pub(crate) fn acquire_token(
+    path: &Path,
+    selector: &TokenSelector,
+) -> Result<(Arc<Module>, Slot, TokenInfo)> {
+    let mut pause = std::time::Duration::from_millis(10);
+    for _ in 0..TOKEN_LOOKUP_RETRIES {
+        let module = acquire(path)?;
+        match module.find_token(selector) {
+            Ok((slot, info)) => return Ok((module, slot, info)),
+            Err(HsmError::Pkcs11 {
+                source: Pkcs11Error::Pkcs11(RvError::GeneralError, _),
+                ..
+            }) => tracing::debug!("C_GetTokenInfo: CKR_GENERAL_ERROR; retrying"),
+            Err(HsmError::TokenNotFound { .. }) => {
+                tracing::debug!(token = %selector, "no matching token; retrying");
+            }
+            Err(other) => return Err(other),
+        }
+        // Dropping the last holder finalizes the module: the next `acquire` rescans the tokens.
+        drop(module);
+        std::thread::sleep(pause);
+        pause *= 2;
+    }
+    let module = acquire(path)?;
+    let (slot, info) = module.find_token(selector)?;
+    Ok((module, slot, info))
 }
 
 /// Returns the initialized context of the module at `path`, loading and initializing it if needed.

@@ -426,8 +426,7 @@ impl Hsm {
         let setup_cfg = config.clone();
         let setup_alive = alive.clone();
         let (shared, first, token_label) = tokio::task::spawn_blocking(move || {
-            let module = module::acquire(&setup_cfg.module)?;
-            let (slot, info) = module.find_token(&setup_cfg.token)?;
+            let (module, slot, info) = module::acquire_token(&setup_cfg.module, &setup_cfg.token)?;
             let shared = Arc::new(Shared {
                 module,
                 slot,

@@ -201,13 +201,19 @@ fn init_token_blocking(
     so_pin: &Pin,
     user_pin: &Pin,
 ) -> Result<TokenStatus> {
-    let module = module::acquire(module_path)?;
+    let selector = TokenSelector::Label(label.to_owned());
+    // The lookup retries a token it cannot see for a moment: initializing a second token with the
+    // same label would make the selector ambiguous for good.
+    let found = module::acquire_token(module_path, &selector);
+    let module = match &found {
+        Ok((module, _, _)) => module.clone(),
+        Err(_) => module::acquire(module_path)?,
+    };
     let _exclusive = module::TokenAccess::Exclusive.acquire();
     let ctx = module.ctx();
-    let selector = TokenSelector::Label(label.to_owned());
-    let (slot, status) = match module.find_token(&selector) {
-        Ok((_, info)) if info.user_pin_initialized() => return Ok(check_present(label)),
-        Ok((slot, _)) => (slot, TokenStatus::AlreadyPresent),
+    let (slot, status) = match found {
+        Ok((_, _, info)) if info.user_pin_initialized() => return Ok(check_present(label)),
+        Ok((_, slot, _)) => (slot, TokenStatus::AlreadyPresent),
         Err(HsmError::TokenNotFound { .. }) => {
             let slots = ctx
                 .get_all_slots()

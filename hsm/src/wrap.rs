@@ -182,8 +182,7 @@ pub async fn init_kek_as_security_officer(
     let label = kek_label.to_owned();
     let id = kek_id.clone();
     tokio::task::spawn_blocking(move || {
-        let module = module::acquire(&module_path)?;
-        let (slot, _) = module.find_token(&selector)?;
+        let (module, slot, _) = module::acquire_token(&module_path, &selector)?;
         let session = module
             .ctx()
             .open_rw_session(slot)
