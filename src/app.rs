@@ -462,6 +462,7 @@ impl App {
         bound
             .serve(
                 api::public_router(state.clone()),
+                api::tsa::direct_route(&state),
                 api::api_router(state),
                 shutdown,
             )

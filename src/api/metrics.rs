@@ -48,6 +48,12 @@ impl Metrics {
         self.timestamps[usize::from(!granted)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one answered request that started at `started`.
+    pub fn record_request(&self, listener: Listener, status: u16, started: Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.record(listener, status, micros);
+    }
+
     fn record(&self, listener: Listener, status: u16, elapsed_micros: u64) {
         let class = usize::from((status / 100).clamp(1, 5) - 1);
         let counters = &self.listeners[listener as usize];
@@ -106,8 +112,7 @@ pub(super) async fn track(
 ) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    metrics.record(listener, response.status().as_u16(), micros);
+    metrics.record_request(listener, response.status().as_u16(), started);
     response
 }
 

@@ -5,14 +5,18 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+
+use std::time::Instant;
 
 use super::ApiState;
 use super::error::{ApiError, TimestampHttp, timestamp_reply};
+use super::metrics::{Listener, Metrics};
 use crate::pki::tsp::PkiFailureInfo;
-use crate::tsa::Outcome;
+use crate::server::{DirectRequest, DirectRoute};
+use crate::tsa::{Outcome, TimeStampAuthority};
 
 /// Media type of a request.
 pub const TIMESTAMP_QUERY: &str = "application/timestamp-query";
@@ -37,24 +41,63 @@ pub async fn time_stamp(
     let tsa = state.tsa.as_ref().ok_or_else(|| {
         ApiError::TemporarilyUnavailable("the time-stamping authority is not running".into())
     })?;
-    if !is_timestamp_query(&headers) {
+    let requester = peer.map(|Extension(ConnectInfo(addr))| addr);
+    Ok(answer(tsa, &state.metrics, &headers, &body, requester).await)
+}
+
+/// POST /tsa as the public listener's direct route (see `server::DirectRoute`): the same
+/// answers as [`time_stamp`], without the router; counted in the request metrics as the
+/// router's middleware counts the others.
+pub fn direct_route(state: &ApiState) -> Option<DirectRoute> {
+    let tsa = state.tsa.clone()?;
+    let metrics = state.metrics.clone();
+    Some(DirectRoute::new(
+        Method::POST,
+        "/tsa",
+        move |request: DirectRequest| {
+            let (tsa, metrics) = (tsa.clone(), metrics.clone());
+            async move {
+                let started = Instant::now();
+                let response = answer(
+                    &tsa,
+                    &metrics,
+                    &request.headers,
+                    &request.body,
+                    Some(request.peer),
+                )
+                .await;
+                metrics.record_request(Listener::Public, response.status().as_u16(), started);
+                response
+            }
+        },
+    ))
+}
+
+async fn answer(
+    tsa: &TimeStampAuthority,
+    metrics: &Metrics,
+    headers: &HeaderMap,
+    body: &[u8],
+    requester: Option<SocketAddr>,
+) -> Response {
+    if !is_timestamp_query(headers) {
         let refusal = crate::tsa::Refusal::content_type();
-        state.metrics.record_timestamp(false);
-        return Ok(timestamp_reply(
+        metrics.record_timestamp(false);
+        return timestamp_reply(
             refusal.to_response_der().unwrap_or_default(),
             TimestampHttp::WrongContentType,
-        ));
+        );
     }
-    let requester = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    let reply = tsa.stamp(&body, requester).await;
+    let requester = requester.map(|addr| addr.ip().to_string());
+    let reply = tsa.stamp(body, requester).await;
     match &reply.outcome {
-        Outcome::Granted { .. } => state.metrics.record_timestamp(true),
+        Outcome::Granted { .. } => metrics.record_timestamp(true),
         Outcome::Rejected { code, fail_info } => {
-            state.metrics.record_timestamp(false);
+            metrics.record_timestamp(false);
             if fail_info.contains(PkiFailureInfo::SYSTEM_FAILURE) {
                 tracing::warn!(code, "time-stamp request failed inside the service");
             }
         }
     }
-    Ok(timestamp_reply(reply.der, TimestampHttp::Answer))
+    timestamp_reply(reply.der, TimestampHttp::Answer)
 }

@@ -2,13 +2,17 @@
 //! listener over TLS (rustls; TLS 1.2 and 1.3 only). Shared tower layers (body limit, timeout, tracing)
 //! and graceful shutdown that lets in-flight requests finish.
 
+mod direct;
+
+use direct::{DirectEndpoint, Dispatch};
+pub use direct::{DirectRequest, DirectRoute};
+
 use crate::config::ServerSettings;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -19,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -188,10 +191,20 @@ impl BoundServer {
     pub async fn serve(
         self,
         public: Router,
+        direct: Option<DirectRoute>,
         api: Router,
         shutdown: Shutdown,
     ) -> Result<(), ServerError> {
-        let public = with_common_layers(public, &self.settings);
+        let public = Dispatch {
+            router: with_common_layers(public, &self.settings),
+            direct: direct.map(|route| {
+                Arc::new(DirectEndpoint {
+                    route,
+                    max_body: self.settings.max_request_body_bytes,
+                    timeout: self.settings.request_timeout,
+                })
+            }),
+        };
         let api = with_common_layers(api, &self.settings);
         let grace = self.settings.shutdown_grace;
         let public_task = serve_plain(self.public, public, shutdown.clone(), grace);
@@ -222,13 +235,13 @@ fn with_common_layers(router: Router, settings: &ServerSettings) -> Router {
 
 async fn serve_plain(
     listener: TcpListener,
-    router: Router,
+    dispatch: Dispatch,
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<(), ServerError> {
     serve_connections(listener, shutdown, grace, "public", move |stream, _peer| {
-        let router = router.clone();
-        async move { Some((TokioIo::new(stream), router)) }
+        let dispatch = dispatch.clone();
+        async move { Some((TokioIo::new(stream), dispatch)) }
     })
     .await
 }
@@ -247,7 +260,13 @@ async fn serve_tls(
         let router = router.clone();
         async move {
             match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls_stream)) => Some((TokioIo::new(tls_stream), router)),
+                Ok(Ok(tls_stream)) => Some((
+                    TokioIo::new(tls_stream),
+                    Dispatch {
+                        router,
+                        direct: None,
+                    },
+                )),
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "TLS handshake failed");
                     None
@@ -273,7 +292,7 @@ async fn serve_connections<P, Fut, Io>(
 ) -> Result<(), ServerError>
 where
     P: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
-    Fut: Future<Output = Option<(TokioIo<Io>, Router)>> + Send + 'static,
+    Fut: Future<Output = Option<(TokioIo<Io>, Dispatch)>> + Send + 'static,
     Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
@@ -296,18 +315,13 @@ where
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let Some((io, router)) = prepared.await else {
+            let Some((io, dispatch)) = prepared.await else {
                 return;
             };
-            // Handlers that record the client (the TSA) read its address from the request.
-            let service = TowerToHyperService::new(router.map_request(
-                move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    request
-                },
-            ));
+            let service = hyper::service::service_fn(move |request| {
+                let dispatch = dispatch.clone();
+                async move { Ok::<_, std::convert::Infallible>(dispatch.answer(request, peer).await) }
+            });
             let connection = builder.serve_connection(io, service).into_owned();
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(listener = name, %peer, %error, "connection ended with an error");
