@@ -129,15 +129,17 @@ async fn insert_rows_sqlite(
             .get(chunk.len().ilog2() as usize)
             .ok_or_else(|| sqlx::Error::Protocol("no INSERT for this many rows".into()))?;
         let mut query = sqlx::query(sql.as_str());
+        // The shared OIDs and node name are bound as `Arc<str>` clones: sqlx copies a `&str`
+        // into a new `Arc<String>` (two allocations per value and row).
         for (r, gen_time) in chunk {
             query = query
                 .bind(r.serial_hex.as_str())
                 .bind(*gen_time)
-                .bind(&*r.record.policy_oid)
-                .bind(&*r.record.hash_alg_oid)
+                .bind(r.record.policy_oid.clone())
+                .bind(r.record.hash_alg_oid.clone())
                 .bind(r.record.message_imprint.as_slice())
                 .bind(r.record.requester.as_deref())
-                .bind(r.record.node_id.as_deref());
+                .bind(r.record.node_id.clone());
         }
         query.persistent(true).execute(&mut *conn).await?;
     }
