@@ -462,7 +462,15 @@ impl App {
         bound
             .serve(
                 api::public_router(state.clone()),
-                api::tsa::direct_route(&state),
+                api::tsa::DirectTsa::new(&state).map(|tsa| {
+                    server::DirectRoute::post("/tsa", move |request: server::DirectRequest| {
+                        let tsa = tsa.clone();
+                        async move {
+                            tsa.answer(&request.headers, &request.body, request.peer)
+                                .await
+                        }
+                    })
+                }),
                 api::api_router(state),
                 shutdown,
             )

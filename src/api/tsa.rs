@@ -5,17 +5,17 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::ApiState;
 use super::error::{ApiError, TimestampHttp, timestamp_reply};
 use super::metrics::{Listener, Metrics};
 use crate::pki::tsp::PkiFailureInfo;
-use crate::server::{DirectRequest, DirectRoute};
 use crate::tsa::{Outcome, TimeStampAuthority};
 
 /// Media type of a request.
@@ -45,32 +45,31 @@ pub async fn time_stamp(
     Ok(answer(tsa, &state.metrics, &headers, &body, requester).await)
 }
 
-/// POST /tsa as the public listener's direct route (see `server::DirectRoute`): the same
-/// answers as [`time_stamp`], without the router; counted in the request metrics as the
+/// POST /tsa for the public listener's direct route (`server::DirectRoute`, wired by the app):
+/// the same answers as [`time_stamp`] without the router, counted in the request metrics as the
 /// router's middleware counts the others.
-pub fn direct_route(state: &ApiState) -> Option<DirectRoute> {
-    let tsa = state.tsa.clone()?;
-    let metrics = state.metrics.clone();
-    Some(DirectRoute::new(
-        Method::POST,
-        "/tsa",
-        move |request: DirectRequest| {
-            let (tsa, metrics) = (tsa.clone(), metrics.clone());
-            async move {
-                let started = Instant::now();
-                let response = answer(
-                    &tsa,
-                    &metrics,
-                    &request.headers,
-                    &request.body,
-                    Some(request.peer),
-                )
-                .await;
-                metrics.record_request(Listener::Public, response.status().as_u16(), started);
-                response
-            }
-        },
-    ))
+#[derive(Clone, Debug)]
+pub struct DirectTsa {
+    tsa: TimeStampAuthority,
+    metrics: Arc<Metrics>,
+}
+
+impl DirectTsa {
+    /// The direct route's handler, when this node runs a TSA.
+    pub fn new(state: &ApiState) -> Option<Self> {
+        Some(Self {
+            tsa: state.tsa.clone()?,
+            metrics: state.metrics.clone(),
+        })
+    }
+
+    pub async fn answer(&self, headers: &HeaderMap, body: &[u8], peer: SocketAddr) -> Response {
+        let started = Instant::now();
+        let response = answer(&self.tsa, &self.metrics, headers, body, Some(peer)).await;
+        self.metrics
+            .record_request(Listener::Public, response.status().as_u16(), started);
+        response
+    }
 }
 
 async fn answer(

@@ -53,15 +53,15 @@ impl std::fmt::Debug for DirectRoute {
 }
 
 impl DirectRoute {
-    /// Requests with exactly this method and path (query ignored) go to `handler`; other methods
-    /// on the path still go to the router (which answers 405 where it should).
-    pub fn new<F, Fut>(method: Method, path: &'static str, handler: F) -> Self
+    /// POST requests to exactly `path` (query ignored) go to `handler`; other methods on the
+    /// path still go to the router (which answers 405 where it should).
+    pub fn post<F, Fut>(path: &'static str, handler: F) -> Self
     where
         F: Fn(DirectRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
     {
         Self {
-            method,
+            method: Method::POST,
             path,
             handler: Arc::new(move |request| Box::pin(handler(request))),
         }
@@ -214,16 +214,12 @@ mod tests {
     /// A dispatch whose direct route (POST /direct) answers with the body's length and the
     /// client's port; the router answers GET /direct and GET /peer.
     fn dispatch(max_body: usize, timeout: Duration) -> Dispatch {
-        let route = DirectRoute::new(
-            Method::POST,
-            "/direct",
-            |request: DirectRequest| async move {
-                if request.body.as_ref() == b"slow" {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                }
-                format!("direct {} {}", request.body.len(), request.peer.port()).into_response()
-            },
-        );
+        let route = DirectRoute::post("/direct", |request: DirectRequest| async move {
+            if request.body.as_ref() == b"slow" {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            format!("direct {} {}", request.body.len(), request.peer.port()).into_response()
+        });
         let router =
             Router::new()
                 .route("/direct", get(|| async { "router" }))
