@@ -463,7 +463,7 @@ impl App {
             .serve(
                 api::public_router(state.clone()),
                 api::tsa::DirectTsa::new(&state).map(|tsa| {
-                    server::DirectRoute::post("/tsa", move |request: server::DirectRequest| {
+                    server::DirectRoute::post(api::tsa::PATH, move |request: server::DirectRequest| {
                         let tsa = tsa.clone();
                         async move {
                             tsa.answer(&request.headers, &request.body, request.peer)

@@ -48,7 +48,7 @@ pub fn public_router(state: ApiState) -> Router {
         .route("/crl/{file}", get(crl::crl))
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
-        .route("/tsa", post(tsa::time_stamp))
+        .route(tsa::PATH, post(tsa::time_stamp))
         .fallback(error::not_found)
         .with_state(state)
         .layer(middleware::from_fn_with_state(

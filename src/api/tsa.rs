@@ -18,6 +18,8 @@ use super::metrics::{Listener, Metrics};
 use crate::pki::tsp::PkiFailureInfo;
 use crate::tsa::{Outcome, TimeStampAuthority};
 
+/// Where time-stamp requests are posted, on the public listener.
+pub const PATH: &str = "/tsa";
 /// Media type of a request.
 pub const TIMESTAMP_QUERY: &str = "application/timestamp-query";
 /// Media type of a reply.

@@ -121,7 +121,16 @@ impl DirectEndpoint {
             .await
         {
             Ok(response) => response,
-            Err(_elapsed) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            Err(_elapsed) => {
+                // The router's trace layer reports its 5xx answers likewise.
+                span.in_scope(|| {
+                    tracing::error!(
+                        timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                        "request timed out; answered 503"
+                    );
+                });
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
         };
         span.in_scope(|| {
             tracing::debug!(
