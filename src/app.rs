@@ -463,13 +463,16 @@ impl App {
             .serve(
                 api::public_router(state.clone()),
                 api::tsa::DirectTsa::new(&state).map(|tsa| {
-                    server::DirectRoute::post(api::tsa::PATH, move |request: server::DirectRequest| {
-                        let tsa = tsa.clone();
-                        async move {
-                            tsa.answer(&request.headers, &request.body, request.peer)
-                                .await
-                        }
-                    })
+                    server::DirectRoute::post(
+                        api::tsa::PATH,
+                        move |request: server::DirectRequest| {
+                            let tsa = tsa.clone();
+                            async move {
+                                tsa.answer(&request.headers, &request.body, request.peer)
+                                    .await
+                            }
+                        },
+                    )
                 }),
                 api::api_router(state),
                 shutdown,
