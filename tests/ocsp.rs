@@ -13,7 +13,8 @@ mod common;
 use common::process::{Server, qtsp, run_ok, storage};
 
 use base64::Engine as _;
-use common::ocsp::{get_query, lint, metric, ocsp, query};
+use common::metrics::metric;
+use common::ocsp::{get_query, lint, ocsp, query};
 use common::pki::{openssl, write_cert};
 use qtsp::storage::{
     CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,

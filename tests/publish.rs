@@ -202,23 +202,12 @@ struct Counters {
 }
 
 async fn counters(client: &reqwest::Client, server: &Server) -> Counters {
-    let text = client
-        .get(format!("http://{}/metrics", server.public))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let metric = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-    };
+    let text =
+        common::metrics::metrics_text(client, &format!("http://{}/metrics", server.public)).await;
     Counters {
-        signatures: metric("qtsp_ocsp_signatures_total"),
-        hits: metric("qtsp_ocsp_cache_hits_total"),
-        refreshes: metric("qtsp_ocsp_refreshes_total"),
+        signatures: common::metrics::metric_in(&text, "qtsp_ocsp_signatures_total"),
+        hits: common::metrics::metric_in(&text, "qtsp_ocsp_cache_hits_total"),
+        refreshes: common::metrics::metric_in(&text, "qtsp_ocsp_refreshes_total"),
     }
 }
 

@@ -92,15 +92,8 @@ fn node(data: &Path, url: Option<&str>, config: &Path, name: &str) -> Server {
 
 /// The value of the metric `name` (no labels) at node `server`.
 async fn metric(server: &Server, name: &str) -> u64 {
-    let text = reqwest::get(format!("http://{}/metrics", server.public))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    let url = format!("http://{}/metrics", server.public);
+    common::metrics::metric(&reqwest::Client::new(), &url, name).await
 }
 
 /// `GET /crl/qualified-ca.crl` from `server`, checked by `openssl crl -verify`; its text.

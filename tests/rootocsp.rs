@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::ocsp::{get_query, lint, metric, ocsp, query};
+use common::metrics::metric;
+use common::ocsp::{get_query, lint, ocsp, query};
 use common::pki::{openssl, pkilint, run_pkilint};
 use common::process::{Server, qtsp, run_ok, storage};
 use qtsp::audit::{Journal, NodeInfo};

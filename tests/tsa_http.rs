@@ -1167,29 +1167,19 @@ async fn burst_and_records(
     assert_eq!(serials.len(), total, "serial numbers repeat");
     // The metrics count every answer (POST /tsa is answered before the router and its metrics
     // middleware: the route counts itself).
-    let metrics = http_client()
-        .get(format!("http://{}/metrics", server.public))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let counter = |line_start: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(line_start))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {line_start} in {metrics}"))
-    };
+    let metrics =
+        common::metrics::metrics_text(&http_client(), &format!("http://{}/metrics", server.public))
+            .await;
     assert_eq!(
-        counter("qtsp_timestamps_total{outcome=\"granted\"}"),
+        common::metrics::metric_in(&metrics, "qtsp_timestamps_total{outcome=\"granted\"}"),
         total as u64
     );
     assert_eq!(
-        counter("qtsp_http_requests_total{listener=\"public\",status=\"2xx\"}"),
-        total as u64,
-        "{metrics}"
+        common::metrics::metric_in(
+            &metrics,
+            "qtsp_http_requests_total{listener=\"public\",status=\"2xx\"}"
+        ),
+        total as u64
     );
     server.stop().await;
 

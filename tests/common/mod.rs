@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod metrics;
 pub mod ocsp;
 pub mod ocsp_load;
 pub mod pki;

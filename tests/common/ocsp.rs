@@ -129,11 +129,3 @@ pub fn percent_encode(b64: &str) -> String {
         .replace('/', "%2F")
         .replace('=', "%3D")
 }
-
-/// The value of the metric `name` (no labels) at `url`.
-pub async fn metric(client: &reqwest::Client, url: &str, name: &str) -> u64 {
-    let text = client.get(url).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
