@@ -36,6 +36,8 @@ pub struct BenchResult {
     pub elapsed: Duration,
     /// `ops / elapsed`.
     pub per_sec: f64,
+    /// CPU time the signing threads used, where it was measured (the plain loops, on Linux).
+    pub cpu: Option<Duration>,
 }
 
 impl BenchResult {
@@ -45,8 +47,26 @@ impl BenchResult {
             ops,
             elapsed,
             per_sec: if secs > 0.0 { ops as f64 / secs } else { 0.0 },
+            cpu: None,
         }
     }
+}
+
+/// The CPU time of a thread from its `schedstat` file (`/proc/<pid>/task/<tid>/schedstat`):
+/// the first field, nanoseconds spent on a CPU.
+#[must_use]
+pub fn schedstat_on_cpu(text: &str) -> Option<Duration> {
+    text.split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
+/// The CPU time the calling thread has used so far (Linux; `None` elsewhere).
+#[must_use]
+pub fn thread_cpu_time() -> Option<Duration> {
+    schedstat_on_cpu(&std::fs::read_to_string("/proc/thread-self/schedstat").ok()?)
 }
 
 impl std::fmt::Display for BenchResult {
@@ -174,7 +194,7 @@ fn run_threads(
     duration: Duration,
 ) -> Result<BenchResult> {
     let barrier = std::sync::Barrier::new(threads);
-    let outcomes: Vec<Result<(u64, Duration)>> = std::thread::scope(|scope| {
+    let outcomes: Vec<Result<(u64, Duration, Option<Duration>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let barrier = &barrier;
@@ -211,6 +231,7 @@ fn run_threads(
                         Some(_) => Mechanism::Ecdsa,
                         None => Mechanism::RsaPkcs,
                     };
+                    let cpu_start = thread_cpu_time();
                     let start = Instant::now();
                     let deadline = start + duration;
                     let mut ops = 0u64;
@@ -220,7 +241,11 @@ fn run_threads(
                             .map_err(HsmError::pkcs11("C_Sign"))?;
                         ops += 1;
                     }
-                    Ok((ops, start.elapsed()))
+                    let elapsed = start.elapsed();
+                    let cpu = cpu_start
+                        .zip(thread_cpu_time())
+                        .map(|(before, after)| after.saturating_sub(before));
+                    Ok((ops, elapsed, cpu))
                 })
             })
             .collect();
@@ -231,12 +256,17 @@ fn run_threads(
     });
     let mut ops = 0;
     let mut elapsed = Duration::ZERO;
+    let mut cpu = Some(Duration::ZERO);
     for outcome in outcomes {
-        let (n, e) = outcome?;
+        let (n, e, c) = outcome?;
         ops += n;
         elapsed = elapsed.max(e);
+        cpu = cpu.zip(c).map(|(sum, c)| sum + c);
     }
-    Ok(BenchResult::new(ops, elapsed))
+    Ok(BenchResult {
+        cpu,
+        ..BenchResult::new(ops, elapsed)
+    })
 }
 
 /// Signs through the pool from `concurrency` tokio tasks for `duration`.
@@ -288,4 +318,30 @@ pub async fn temporary_key(hsm: &Hsm, spec: KeySpec) -> Result<KeyRef> {
         .generate_key_pair(spec, "qtsp-bench", &bench_key_id())
         .await?
         .key)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn schedstat_first_field_is_the_time_on_cpu() {
+        assert_eq!(
+            schedstat_on_cpu("333341948 72302226 634\n"),
+            Some(Duration::from_nanos(333_341_948))
+        );
+        assert_eq!(schedstat_on_cpu(""), None);
+        assert_eq!(schedstat_on_cpu("x 1 2"), None);
+    }
+
+    #[test]
+    fn this_thread_has_used_some_cpu() {
+        let before = thread_cpu_time().unwrap();
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = std::hint::black_box(x ^ i);
+        }
+        assert!(thread_cpu_time().unwrap() > before);
+    }
 }

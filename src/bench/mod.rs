@@ -2,6 +2,7 @@
 //! a speed (tests never time anything).
 
 mod ab;
+mod cpu;
 pub mod load;
 mod ocsp;
 mod openssl_ocsp;
@@ -17,17 +18,27 @@ async fn run_load(
     factory: std::sync::Arc<dyn load::RequestFactory>,
 ) -> Result<load::LoadReport, AppError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let result = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AppError::InvalidArgument(format!("load client runtime: {e}")))
-            .and_then(|rt| {
-                rt.block_on(load::run(&config, factory))
-                    .map_err(|e| AppError::InvalidArgument(e.to_string()))
+    let spawned = std::thread::Builder::new()
+        .name(cpu::LOAD_CLIENT_THREAD.to_owned())
+        .spawn(move || {
+            let cpu_start = qtsp_hsm::bench::thread_cpu_time();
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| AppError::InvalidArgument(format!("load client runtime: {e}")))
+                .and_then(|rt| {
+                    rt.block_on(load::run(&config, factory))
+                        .map_err(|e| AppError::InvalidArgument(e.to_string()))
+                });
+            let result = result.map(|mut report| {
+                report.client_cpu = cpu_start
+                    .zip(qtsp_hsm::bench::thread_cpu_time())
+                    .map(|(before, after)| after.saturating_sub(before));
+                report
             });
-        let _ = tx.send(result);
-    });
+            let _ = tx.send(result);
+        });
+    spawned.map_err(|e| AppError::InvalidArgument(format!("load client thread: {e}")))?;
     rx.await
         .map_err(|_| AppError::InvalidArgument("the load client thread died".into()))?
 }
@@ -54,11 +65,24 @@ async fn http_floor(config: load::LoadConfig) -> Result<load::LoadReport, AppErr
     run_load(config, std::sync::Arc::new(Liveness)).await
 }
 
+/// One paired round: the plain loop, then the load, back to back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PairedRound {
+    /// Signatures per second of the plain loop.
+    pub plain: f64,
+    /// Answers per second of the load.
+    pub answers: f64,
+    /// CPU microseconds of the plain loop's threads per signature (0 where not measured).
+    pub plain_cpu: f64,
+    /// CPU of this process per answer of the load, by thread role (the load client included).
+    pub answers_cpu: cpu::PerUnit,
+}
+
 /// Paired rounds: `rounds` times, the plain loop (one thread per pool session of `hsm`), then
-/// the closed-loop `load` of `factory`, each `slice` long, back to back; (signatures, answers)
-/// per second of each round. A round's ratio compares measurements a second apart, which the
-/// host's drift (other VMs on the same cores) disturbs far less than baselines taken minutes
-/// apart.
+/// the closed-loop `load` of `factory`, each `slice` long, back to back. A round's ratio
+/// compares measurements a second apart, which the host's drift (other VMs on the same cores)
+/// disturbs far less than baselines taken minutes apart; the CPU each signature and each
+/// answer cost, by thread, is read over the same windows.
 async fn paired_rounds(
     hsm: &qtsp_hsm::HsmConfig,
     spec: KeySpec,
@@ -66,7 +90,7 @@ async fn paired_rounds(
     factory: std::sync::Arc<dyn load::RequestFactory>,
     rounds: usize,
     slice: Duration,
-) -> Result<Vec<(f64, f64)>, AppError> {
+) -> Result<Vec<PairedRound>, AppError> {
     load.mode = load::LoadMode::ClosedLoop;
     load.duration = slice;
     load.warmup = Duration::from_millis(500);
@@ -81,8 +105,24 @@ async fn paired_rounds(
             slice,
         )
         .await?;
+        let before_load = cpu::CpuSnapshot::take();
         let answers = run_load(load.clone(), factory.clone()).await?;
-        measured.push((baseline.per_sec, answers.rate_per_second));
+        let mut used = cpu::CpuSnapshot::take().since(&before_load);
+        // The client's thread may have ended before the snapshot: it measured itself.
+        if let Some(client) = answers.client_cpu {
+            used.load_client = client;
+        }
+        // The CPU spans the load's warmup too: it is spread over every answer of the warmup
+        // and the window, at the window's rate.
+        let answered = answers.rate_per_second * (slice + load.warmup).as_secs_f64();
+        measured.push(PairedRound {
+            plain: baseline.per_sec,
+            answers: answers.rate_per_second,
+            plain_cpu: baseline.cpu.map_or(0.0, |cpu| {
+                ratio(cpu.as_secs_f64() * 1e6, baseline.ops as f64)
+            }),
+            answers_cpu: used.per_unit(answered),
+        });
     }
     Ok(measured)
 }
@@ -93,16 +133,44 @@ pub(crate) fn ratio(a: f64, b: f64) -> f64 {
 }
 
 /// Paired rounds as printed, `answers/plain = ratio` each, and the median ratio.
-pub(crate) fn describe_rounds(rounds: &[(f64, f64)]) -> (String, f64) {
-    let mut ratios: Vec<f64> = rounds
-        .iter()
-        .map(|&(plain, answers)| ratio(answers, plain))
-        .collect();
+pub(crate) fn describe_rounds(rounds: &[PairedRound]) -> (String, f64) {
+    let mut ratios: Vec<f64> = rounds.iter().map(|r| ratio(r.answers, r.plain)).collect();
     let listed: Vec<String> = rounds
         .iter()
-        .map(|&(plain, answers)| format!("{answers:.0}/{plain:.0} = {:.2}", ratio(answers, plain)))
+        .map(|r| {
+            format!(
+                "{:.0}/{:.0} = {:.2}",
+                r.answers,
+                r.plain,
+                ratio(r.answers, r.plain)
+            )
+        })
         .collect();
     (listed.join(", "), median(&mut ratios))
+}
+
+/// Where the CPU of the paired rounds went, medians over the rounds: per signature of the plain
+/// loop, per answer of the load by thread role, and how busy the process kept the host's CPUs
+/// in each half. `cpus` is the number of CPUs the host offers.
+pub(crate) fn describe_cpu(rounds: &[PairedRound], cpus: usize) -> String {
+    let med = |f: &dyn Fn(&PairedRound) -> f64| {
+        let mut values: Vec<f64> = rounds.iter().map(f).collect();
+        median(&mut values)
+    };
+    let busy = |rate: f64, micros: f64| 100.0 * rate * micros / 1e6 / cpus.max(1) as f64;
+    format!(
+        "CPU per signature of the plain loop {:.0} us; per answer {:.0} us (HSM workers {:.0}, \
+         server {:.0}, database {:.0}, load client {:.0}); the process kept {:.0}% of the {cpus} \
+         CPUs busy in the plain loop, {:.0}% under load",
+        med(&|r| r.plain_cpu),
+        med(&|r| r.answers_cpu.total),
+        med(&|r| r.answers_cpu.hsm),
+        med(&|r| r.answers_cpu.server),
+        med(&|r| r.answers_cpu.database),
+        med(&|r| r.answers_cpu.load_client),
+        med(&|r| busy(r.plain, r.plain_cpu)),
+        med(&|r| busy(r.answers, r.answers_cpu.total)),
+    )
 }
 
 /// Creates the bench entities that `hierarchy` (TOML) adds to the ceremony's, with the ceremony,
@@ -450,7 +518,40 @@ pub async fn issue(config: &Config, args: &IssueBenchArgs) -> Result<(), AppErro
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use super::{ceiling, median};
+    use super::{PairedRound, ceiling, cpu, describe_cpu, median};
+
+    #[test]
+    fn cpu_description_takes_medians_and_busy_shares() {
+        let per = |hsm: f64, server: f64| cpu::PerUnit {
+            hsm,
+            database: 10.0,
+            load_client: 5.0,
+            server,
+            total: hsm + server + 15.0,
+        };
+        let round = |plain: f64, answers: f64, server: f64| PairedRound {
+            plain,
+            answers,
+            plain_cpu: 115.0,
+            answers_cpu: per(100.0, server),
+        };
+        // Server CPU 20, 40, 60 us per answer: the median round's 40.
+        let rounds = [
+            round(20_000.0, 8_000.0, 20.0),
+            round(20_000.0, 10_000.0, 40.0),
+            round(20_000.0, 12_000.0, 60.0),
+        ];
+        let text = describe_cpu(&rounds, 2);
+        // Plain: 115 us x 20k/s = 2.3 CPUs of 2 -> 115%; load: 155 us x 10k/s -> 77.5%, and
+        // 135 x 8k -> 54%, 175 x 12k -> 105%: median 78%.
+        assert_eq!(
+            text,
+            "CPU per signature of the plain loop 115 us; per answer 155 us (HSM workers 100, \
+             server 40, database 10, load client 5); the process kept 115% of the 2 CPUs busy \
+             in the plain loop, 78% under load"
+        );
+        assert!(describe_cpu(&[], 2).starts_with("CPU per signature of the plain loop 0 us"));
+    }
 
     #[test]
     fn median_of_odd_even_and_empty() {

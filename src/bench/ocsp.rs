@@ -195,7 +195,7 @@ struct ServerRun {
     connection_floor: Option<LoadReport>,
     /// Paired rounds of the nonce traffic: (plain loop with one thread per session, responses)
     /// per second.
-    rounds: Vec<(f64, f64)>,
+    rounds: Vec<super::PairedRound>,
     lines: Vec<(Traffic, LoadReport)>,
     ab: Option<ab::AbReport>,
     status: &'static str,

@@ -13,7 +13,8 @@ use hyper::body::Bytes;
 
 use super::load::{LoadConfig, LoadMode, LoadReport, LoadRequest, RequestFactory};
 use super::{
-    ceiling, describe_rounds, ensure_bench_entities, http_floor, paired_rounds, ratio, run_load,
+    ceiling, describe_cpu, describe_rounds, ensure_bench_entities, http_floor, paired_rounds,
+    ratio, run_load,
 };
 use crate::app::{self, App, AppError};
 use crate::config::Config;
@@ -148,7 +149,7 @@ struct Row {
     max: LoadReport,
     half: LoadReport,
     /// Paired rounds: (plain loop with one thread per session, tokens) per second.
-    rounds: Vec<(f64, f64)>,
+    rounds: Vec<super::PairedRound>,
 }
 
 /// `qtsp bench tsa`.
@@ -325,6 +326,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             ratio(row.max.rate_per_second, most),
         );
     }
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     for row in rows.iter().filter(|r| !r.rounds.is_empty()) {
         let (listed, median) = describe_rounds(&row.rounds);
         println!(
@@ -332,6 +334,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
              median tokens/plain {median:.2}",
             row.key, args.round_seconds, args.round_seconds,
         );
+        println!("# {}: {}", row.key, describe_cpu(&row.rounds, cpus));
     }
     Ok(())
 }

@@ -171,6 +171,9 @@ pub struct LoadReport {
     pub p90: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// CPU time of the load client's thread over the whole run, warmup included, when the
+    /// runner measured it (see `bench::run_load`).
+    pub client_cpu: Option<Duration>,
     /// Latencies of the successful requests in microseconds, sorted. Failures are left out so that
     /// fast error replies cannot flatter the figures; they are counted apart.
     samples: Vec<u32>,
@@ -217,6 +220,7 @@ impl LoadReport {
             p90: Duration::ZERO,
             p99: Duration::ZERO,
             max: Duration::ZERO,
+            client_cpu: None,
             samples,
         };
         report.p50 = report.latency_at(0.50);

@@ -1,0 +1,75 @@
+//! `qtsp bench tsa` end to end on a fresh data directory: the server, the load client and the
+//! plain PKCS#11 loop run for a moment each, every request is answered, and the CPU each token
+//! cost is reported by thread role. Nothing here judges a speed: only that each part was
+//! measured.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::process::{qtsp, run_ok};
+
+/// The numbers of the CPU line: "... plain loop N us; per answer N us (HSM workers N, server N,
+/// database N, load client N); ... N% ... N% under load".
+fn cpu_numbers(line: &str) -> Vec<f64> {
+    line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|word| !word.is_empty() && word.chars().any(|c| c.is_ascii_digit()))
+        .filter_map(|word| word.trim_matches('.').parse().ok())
+        .collect()
+}
+
+#[test]
+fn bench_tsa_answers_every_request_and_reports_cpu_per_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("var");
+    run_ok(qtsp(&data).arg("init"));
+    let out = run_ok(qtsp(&data).args([
+        "bench",
+        "tsa",
+        "--seconds",
+        "0.3",
+        "--keys",
+        "p256",
+        "--connections",
+        "8",
+        "--rounds",
+        "1",
+        "--round-seconds",
+        "0.5",
+    ]));
+
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("| ec-p256 |"))
+        .unwrap_or_else(|| panic!("no P-256 row in:\n{out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | key | plain 1 | plain 2 | pool | tokens/s | ... | failed |
+    let tokens_per_second: f64 = cells[5].parse().unwrap();
+    assert!(tokens_per_second > 0.0, "{row}");
+    assert_eq!(cells[13], "0", "failed requests: {row}");
+
+    let cpu = out
+        .lines()
+        .find(|l| l.starts_with("# ec-p256: CPU per signature"))
+        .unwrap_or_else(|| panic!("no CPU line in:\n{out}"));
+    let numbers = cpu_numbers(cpu);
+    // p256 (the key's name), plain, per answer, HSM, server, database, client, 2 (CPUs),
+    // busy in the plain loop, busy under load.
+    assert_eq!(numbers.len(), 10, "{cpu}: {numbers:?}");
+    let (plain, answer, hsm, server, database, client) = (
+        numbers[1], numbers[2], numbers[3], numbers[4], numbers[5], numbers[6],
+    );
+    for (what, value) in [
+        ("plain loop per signature", plain),
+        ("per answer", answer),
+        ("HSM workers", hsm),
+        ("server", server),
+        ("database", database),
+        ("load client", client),
+    ] {
+        assert!(value > 0.0, "{what} not measured: {cpu}");
+    }
+    // The parts add up to the whole (each is rounded to a microsecond).
+    let parts = hsm + server + database + client;
+    assert!((parts - answer).abs() <= 4.0, "{cpu}");
+}
