@@ -14,7 +14,8 @@ use std::time::Duration;
 pub(crate) enum Role {
     /// `qtsp-hsm-N`: the session pool's workers (PKCS#11 calls).
     Hsm,
-    /// `sqlx-sqlite-*`: the SQLite connections' worker threads.
+    /// `sqlx-sqlite-*`: the SQLite connections' worker threads. (PostgreSQL works in its own
+    /// server processes, outside these figures: with it this role stays near zero.)
     Database,
     /// [`LOAD_CLIENT_THREAD`]: the benchmark's own HTTP client.
     LoadClient,
