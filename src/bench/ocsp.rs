@@ -193,8 +193,7 @@ struct ServerRun {
     floor: Option<LoadReport>,
     /// `GET /health/live` with a new connection per request, measured when POST traffic runs.
     connection_floor: Option<LoadReport>,
-    /// Paired rounds of the nonce traffic: (plain loop with one thread per session, responses)
-    /// per second.
+    /// Paired rounds: the plain loop (one thread per session), then the nonce traffic.
     rounds: Vec<super::PairedRound>,
     lines: Vec<(Traffic, LoadReport)>,
     ab: Option<ab::AbReport>,

@@ -148,7 +148,7 @@ struct Row {
     floor: LoadReport,
     max: LoadReport,
     half: LoadReport,
-    /// Paired rounds: (plain loop with one thread per session, tokens) per second.
+    /// Paired rounds: the plain loop (one thread per session), then the tokens.
     rounds: Vec<super::PairedRound>,
 }
 
