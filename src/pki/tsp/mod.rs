@@ -16,22 +16,21 @@
 //!   [`PkiFailureInfo`] encodes itself: trailing zero bits removed, minimal unused-bits count,
 //!   and decoding refuses a trailing zero bit (X.690 clause 11.2.2).
 
-use std::fmt;
-
-use der::asn1::{Any, BitString, Int, OctetString};
-use der::{
-    Decode, DecodeValue, Encode, EncodeValue, Enumerated, FixedTag, Header, Length, Reader,
-    Sequence, Tag, Writer,
-};
+use der::Sequence;
+use der::asn1::{Any, Int, OctetString};
 use spki::{AlgorithmIdentifierOwned, ObjectIdentifier};
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::serial_number::SerialNumber;
 
 use super::PkiError;
-use super::oid;
+
+mod ess;
+mod gen_time;
+mod status;
+
+pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, sha256_algorithm};
+pub use gen_time::TstTime;
+pub use status::{PkiFailureInfo, PkiStatus, PkiStatusInfo};
 
 /// The hash of the data to be time-stamped (RFC 3161 section 2.4.1).
 ///
@@ -82,216 +81,6 @@ pub struct TimeStampReq {
 
 fn default_false() -> bool {
     false
-}
-
-/// The status of a time-stamp response (RFC 3161 section 2.4.2, from RFC 2510).
-///
-/// ```text
-/// PKIStatus ::= INTEGER {
-///    granted                (0),
-///    grantedWithMods        (1),
-///    rejection              (2),
-///    waiting                (3),
-///    revocationWarning      (4),
-///    revocationNotification (5) }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Enumerated)]
-#[asn1(type = "INTEGER")]
-#[repr(u8)]
-pub enum PkiStatus {
-    /// `granted`: the token is present as requested.
-    Granted = 0,
-    /// `grantedWithMods`: the token is present, with modifications.
-    GrantedWithMods = 1,
-    /// `rejection`: no token; `failInfo` says why.
-    Rejection = 2,
-    /// `waiting`: not used by qtsp.
-    Waiting = 3,
-    /// `revocationWarning`: a revocation is imminent.
-    RevocationWarning = 4,
-    /// `revocationNotification`: a revocation has occurred.
-    RevocationNotification = 5,
-}
-
-/// Why a time-stamp request failed (RFC 3161 section 2.4.2): a named BIT STRING.
-///
-/// ```text
-/// PKIFailureInfo ::= BIT STRING {
-///    badAlg               (0),
-///    badRequest           (2),
-///    badDataFormat        (5),
-///    timeNotAvailable    (14),
-///    unacceptedPolicy    (15),
-///    unacceptedExtension (16),
-///    addInfoNotAvailable (17),
-///    systemFailure       (25) }
-/// ```
-///
-/// Held as a bit mask in which bit `n` of the ASN.1 value is `1 << n`. DER for a named BIT
-/// STRING drops trailing zero bits: `badAlg` alone is `03 02 07 80`, `badDataFormat` alone is
-/// `03 02 02 04`.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct PkiFailureInfo(u32);
-
-impl PkiFailureInfo {
-    /// `badAlg`: unrecognized or unsupported algorithm identifier.
-    pub const BAD_ALG: Self = Self(1 << 0);
-    /// `badRequest`: transaction not permitted or supported.
-    pub const BAD_REQUEST: Self = Self(1 << 2);
-    /// `badDataFormat`: the data submitted has the wrong format.
-    pub const BAD_DATA_FORMAT: Self = Self(1 << 5);
-    /// `timeNotAvailable`: the TSA's time source is not available.
-    pub const TIME_NOT_AVAILABLE: Self = Self(1 << 14);
-    /// `unacceptedPolicy`: the requested TSA policy is not supported.
-    pub const UNACCEPTED_POLICY: Self = Self(1 << 15);
-    /// `unacceptedExtension`: the requested extension is not supported.
-    pub const UNACCEPTED_EXTENSION: Self = Self(1 << 16);
-    /// `addInfoNotAvailable`: the additional information requested is not available.
-    pub const ADD_INFO_NOT_AVAILABLE: Self = Self(1 << 17);
-    /// `systemFailure`: the request cannot be handled due to system failure.
-    pub const SYSTEM_FAILURE: Self = Self(1 << 25);
-
-    const NAMES: [(Self, &'static str); 8] = [
-        (Self::BAD_ALG, "badAlg"),
-        (Self::BAD_REQUEST, "badRequest"),
-        (Self::BAD_DATA_FORMAT, "badDataFormat"),
-        (Self::TIME_NOT_AVAILABLE, "timeNotAvailable"),
-        (Self::UNACCEPTED_POLICY, "unacceptedPolicy"),
-        (Self::UNACCEPTED_EXTENSION, "unacceptedExtension"),
-        (Self::ADD_INFO_NOT_AVAILABLE, "addInfoNotAvailable"),
-        (Self::SYSTEM_FAILURE, "systemFailure"),
-    ];
-
-    /// No bit set.
-    #[must_use]
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-
-    /// The mask: bit `n` of the ASN.1 value is `1 << n`.
-    #[must_use]
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-
-    /// Whether every bit of `other` is set in `self`.
-    #[must_use]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether no bit is set.
-    #[must_use]
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The union of two sets of bits.
-    #[must_use]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// The value octets of the DER BIT STRING: the unused-bits count, then the bits.
-    fn der_value(self) -> Vec<u8> {
-        if self.0 == 0 {
-            return vec![0];
-        }
-        // Highest set bit number `n` (bit numbers count from the first octet's MSB).
-        let highest = 31 - self.0.leading_zeros() as usize;
-        let octets = highest / 8 + 1;
-        // `highest % 8` is at most 7, so this cannot underflow; the cast is of a value 0..=7.
-        let unused = (7 - highest % 8) as u8;
-        let mut value = Vec::with_capacity(octets + 1);
-        value.push(unused);
-        for i in 0..octets {
-            let mut octet = 0u8;
-            for b in 0..8 {
-                let n = i * 8 + b;
-                if n < 32 && self.0 & (1 << n) != 0 {
-                    octet |= 0x80 >> b;
-                }
-            }
-            value.push(octet);
-        }
-        value
-    }
-}
-
-impl fmt::Debug for PkiFailureInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut set = f.debug_set();
-        let mut rest = self.0;
-        for (flag, name) in Self::NAMES {
-            if self.contains(flag) {
-                set.entry(&format_args!("{name}"));
-                rest &= !flag.0;
-            }
-        }
-        if rest != 0 {
-            set.entry(&format_args!("{rest:#x}"));
-        }
-        set.finish()
-    }
-}
-
-impl FixedTag for PkiFailureInfo {
-    const TAG: Tag = Tag::BitString;
-}
-
-impl EncodeValue for PkiFailureInfo {
-    fn value_len(&self) -> der::Result<Length> {
-        Length::try_from(self.der_value().len())
-    }
-
-    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
-        writer.write(&self.der_value())
-    }
-}
-
-impl<'a> DecodeValue<'a> for PkiFailureInfo {
-    type Error = der::Error;
-
-    fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
-        let bits = BitString::decode_value(reader, header)?;
-        let mut mask = 0u32;
-        let mut last_set = None;
-        for (n, bit) in bits.bits().enumerate() {
-            if bit {
-                if n >= 32 {
-                    return Err(Self::TAG.value_error().into());
-                }
-                mask |= 1 << n;
-                last_set = Some(n);
-            }
-        }
-        // DER (X.690 11.2.2): a named BIT STRING has no trailing zero bits.
-        let bit_len = bits.bit_len();
-        if bit_len > 0 && last_set != Some(bit_len - 1) {
-            return Err(Self::TAG.non_canonical_error().into());
-        }
-        Ok(Self(mask))
-    }
-}
-
-/// The status of a response (RFC 3161 section 2.4.2).
-///
-/// ```text
-/// PKIStatusInfo ::= SEQUENCE {
-///    status        PKIStatus,
-///    statusString  PKIFreeText     OPTIONAL,
-///    failInfo      PKIFailureInfo  OPTIONAL  }
-///
-/// PKIFreeText ::= SEQUENCE SIZE (1..MAX) OF UTF8String
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-pub struct PkiStatusInfo {
-    /// `status`.
-    pub status: PkiStatus,
-    /// `statusString`: human-readable texts (must not be empty when present).
-    pub status_string: Option<Vec<String>>,
-    /// `failInfo`.
-    pub fail_info: Option<PkiFailureInfo>,
 }
 
 /// A time-stamp response (RFC 3161 section 2.4.2).
@@ -349,142 +138,6 @@ impl Accuracy {
             }
         }
         Ok(())
-    }
-}
-
-/// A `GeneralizedTime` as RFC 3161 section 2.4.2 wants `genTime`: UTC, `YYYYMMDDHHMMSS[.f+]Z`,
-/// the fraction (when present) without trailing zeros, so `.5` never `.50`, and no `.` for
-/// whole seconds. Precision is the nanosecond.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TstTime(OffsetDateTime);
-
-impl TstTime {
-    /// The time `t`, kept to the nanosecond; refused outside years 0000-9999.
-    pub fn new(t: OffsetDateTime) -> Result<Self, PkiError> {
-        let t = t.to_offset(UtcOffset::UTC);
-        if !(0..=9999).contains(&t.year()) {
-            return Err(PkiError::invalid(
-                "genTime",
-                format!("year {} is out of range", t.year()),
-            ));
-        }
-        Ok(Self(t))
-    }
-
-    /// The instant, in UTC.
-    #[must_use]
-    pub fn to_offset_date_time(self) -> OffsetDateTime {
-        self.0
-    }
-
-    /// The whole DER TLV (tag, length, characters).
-    #[must_use]
-    pub fn to_der_bytes(self) -> Vec<u8> {
-        let text = self.text();
-        let mut out = Vec::with_capacity(2 + text.len());
-        // At most 25 characters: the length is one octet.
-        out.push(0x18);
-        out.push(text.len() as u8);
-        out.extend_from_slice(text.as_bytes());
-        out
-    }
-
-    /// The characters of the value, e.g. `20260301123456.25Z`.
-    fn text(self) -> String {
-        let t = self.0;
-        let mut s = format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        let nanos = t.nanosecond();
-        if nanos != 0 {
-            let fraction = format!("{nanos:09}");
-            s.push('.');
-            s.push_str(fraction.trim_end_matches('0'));
-        }
-        s.push('Z');
-        s
-    }
-
-    /// Parses exactly `YYYYMMDDHHMMSS[.f+]Z` (1 to 9 fraction digits, the last not `0`).
-    fn parse(bytes: &[u8]) -> Option<Self> {
-        let (body, rest) = bytes.split_at_checked(14)?;
-        if !body.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            body.get(r)?
-                .iter()
-                .try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
-        };
-        let year = i32::try_from(num(0..4)?).ok()?;
-        let month = Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
-        let day = u8::try_from(num(6..8)?).ok()?;
-        let hour = u8::try_from(num(8..10)?).ok()?;
-        let minute = u8::try_from(num(10..12)?).ok()?;
-        let second = u8::try_from(num(12..14)?).ok()?;
-        let (last, fraction) = rest.split_last()?;
-        if *last != b'Z' {
-            return None;
-        }
-        let nanos = match fraction {
-            [] => 0,
-            [b'.', digits @ ..] => {
-                if digits.is_empty()
-                    || digits.len() > 9
-                    || !digits.iter().all(u8::is_ascii_digit)
-                    || digits.last() == Some(&b'0')
-                {
-                    return None;
-                }
-                let mut n = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-                for _ in digits.len()..9 {
-                    n *= 10;
-                }
-                n
-            }
-            _ => return None,
-        };
-        let date = Date::from_calendar_date(year, month, day).ok()?;
-        let time = Time::from_hms_nano(hour, minute, second, nanos).ok()?;
-        Some(Self(PrimitiveDateTime::new(date, time).assume_utc()))
-    }
-}
-
-impl FixedTag for TstTime {
-    const TAG: Tag = Tag::GeneralizedTime;
-}
-
-impl EncodeValue for TstTime {
-    fn value_len(&self) -> der::Result<Length> {
-        Length::try_from(self.text().len())
-    }
-
-    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
-        writer.write(self.text().as_bytes())
-    }
-}
-
-impl<'a> DecodeValue<'a> for TstTime {
-    type Error = der::Error;
-
-    fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
-        let len = usize::try_from(header.length())?;
-        // Longest form: 14 digits, '.', 9 digits, 'Z'.
-        if len > 25 {
-            return Err(Self::TAG.length_error().into());
-        }
-        let mut buf = [0u8; 25];
-        let value = buf.get_mut(..len).ok_or_else(|| Self::TAG.length_error())?;
-        reader.read_into(value)?;
-        Self::parse(value).ok_or_else(|| Self::TAG.value_error().into())
     }
 }
 
@@ -579,129 +232,14 @@ fn check_serial(serial: &Int) -> Result<(), PkiError> {
     Ok(())
 }
 
-/// Identifies the signing certificate by hash (RFC 5035 section 4, RFC 5816).
-///
-/// ```text
-/// ESSCertIDv2 ::= SEQUENCE {
-///     hashAlgorithm           AlgorithmIdentifier
-///            DEFAULT {algorithm id-sha256},
-///     certHash                 Hash,
-///     issuerSerial             IssuerSerial OPTIONAL
-/// }
-///
-/// Hash ::= OCTET STRING
-/// ```
-///
-/// `hashAlgorithm` is omitted from the encoding when it is SHA-256 without parameters. (The
-/// `der` 0.8 derive cannot put `DEFAULT` on a field that is not `Copy`, hence the hand-written
-/// DER impls.)
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EssCertIdV2 {
-    /// `hashAlgorithm`.
-    pub hash_algorithm: AlgorithmIdentifierOwned,
-    /// `certHash`: the hash of the whole DER certificate.
-    pub cert_hash: OctetString,
-    /// `issuerSerial`.
-    pub issuer_serial: Option<IssuerSerial>,
-}
-
-impl EssCertIdV2 {
-    /// `hashAlgorithm` as encoded: absent when it is the default.
-    fn encoded_hash_algorithm(&self) -> Option<&AlgorithmIdentifierOwned> {
-        (self.hash_algorithm != sha256_algorithm()).then_some(&self.hash_algorithm)
-    }
-}
-
-impl EncodeValue for EssCertIdV2 {
-    fn value_len(&self) -> der::Result<Length> {
-        let mut len = self.cert_hash.encoded_len()?;
-        if let Some(alg) = self.encoded_hash_algorithm() {
-            len = (len + alg.encoded_len()?)?;
-        }
-        if let Some(issuer_serial) = &self.issuer_serial {
-            len = (len + issuer_serial.encoded_len()?)?;
-        }
-        Ok(len)
-    }
-
-    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
-        if let Some(alg) = self.encoded_hash_algorithm() {
-            alg.encode(writer)?;
-        }
-        self.cert_hash.encode(writer)?;
-        if let Some(issuer_serial) = &self.issuer_serial {
-            issuer_serial.encode(writer)?;
-        }
-        Ok(())
-    }
-}
-
-impl<'a> DecodeValue<'a> for EssCertIdV2 {
-    type Error = der::Error;
-
-    fn decode_value<R: Reader<'a>>(reader: &mut R, _header: Header) -> der::Result<Self> {
-        // Like the derive: an explicitly encoded default is accepted on decoding.
-        let hash_algorithm =
-            Option::<AlgorithmIdentifierOwned>::decode(reader)?.unwrap_or_else(sha256_algorithm);
-        let cert_hash = OctetString::decode(reader)?;
-        let issuer_serial = Option::<IssuerSerial>::decode(reader)?;
-        Ok(Self {
-            hash_algorithm,
-            cert_hash,
-            issuer_serial,
-        })
-    }
-}
-
-impl Sequence<'_> for EssCertIdV2 {}
-
-/// The default `hashAlgorithm` of [`EssCertIdV2`]: `id-sha256`, parameters absent.
-#[must_use]
-pub fn sha256_algorithm() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: oid::ID_SHA256,
-        parameters: None,
-    }
-}
-
-/// Issuer and serial number of a certificate (RFC 5035 section 4).
-///
-/// ```text
-/// IssuerSerial ::= SEQUENCE {
-///     issuer                   GeneralNames,
-///     serialNumber             CertificateSerialNumber
-/// }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-pub struct IssuerSerial {
-    /// `issuer`: for a certificate, one `directoryName`.
-    pub issuer: Vec<GeneralName>,
-    /// `serialNumber`.
-    pub serial_number: SerialNumber,
-}
-
-/// The `signingCertificateV2` signed attribute (RFC 5035 section 3, RFC 5816).
-///
-/// ```text
-/// SigningCertificateV2 ::=  SEQUENCE {
-///     certs        SEQUENCE OF ESSCertIDv2,
-///     policies     SEQUENCE OF PolicyInformation OPTIONAL
-/// }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-pub struct SigningCertificateV2 {
-    /// `certs`: the signing certificate first.
-    pub certs: Vec<EssCertIdV2>,
-    /// `policies`.
-    pub policies: Option<Vec<PolicyInformation>>,
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::pki::oid;
     use der::{Decode, Encode};
     use time::macros::datetime;
+    use x509_cert::serial_number::SerialNumber;
 
     fn h(v: &impl Encode) -> String {
         hex::encode(v.to_der().unwrap())
@@ -712,47 +250,6 @@ mod tests {
             hash_algorithm: sha256_algorithm(),
             hashed_message: OctetString::new(vec![byte; 32]).unwrap(),
         }
-    }
-
-    #[test]
-    fn failure_info_is_a_minimal_named_bit_string() {
-        let cases = [
-            (PkiFailureInfo::empty(), "030100"),
-            (PkiFailureInfo::BAD_ALG, "03020780"),
-            (PkiFailureInfo::BAD_REQUEST, "03020520"),
-            (PkiFailureInfo::BAD_DATA_FORMAT, "03020204"),
-            (PkiFailureInfo::TIME_NOT_AVAILABLE, "0303010002"),
-            (PkiFailureInfo::UNACCEPTED_POLICY, "0303000001"),
-            (PkiFailureInfo::UNACCEPTED_EXTENSION, "030407000080"),
-            (PkiFailureInfo::ADD_INFO_NOT_AVAILABLE, "030406000040"),
-            (PkiFailureInfo::SYSTEM_FAILURE, "03050600000040"),
-            (
-                PkiFailureInfo::BAD_ALG.union(PkiFailureInfo::BAD_DATA_FORMAT),
-                "03020284",
-            ),
-        ];
-        for (info, expected) in cases {
-            assert_eq!(h(&info), expected, "{info:?}");
-            let der = hex::decode(expected).unwrap();
-            assert_eq!(PkiFailureInfo::from_der(&der).unwrap(), info);
-        }
-    }
-
-    #[test]
-    fn failure_info_refuses_trailing_zero_bits_and_huge_bits() {
-        // badAlg with 7 trailing zero bits spelled out (unused bits 0): BER, not DER.
-        assert!(PkiFailureInfo::from_der(&hex::decode("03020080").unwrap()).is_err());
-        // badAlg padded with a zero octet.
-        assert!(PkiFailureInfo::from_der(&hex::decode("0303078000").unwrap()).is_err());
-        // Bit 32 set: outside any defined bit.
-        assert!(PkiFailureInfo::from_der(&hex::decode("0306070000000080").unwrap()).is_err());
-        assert_eq!(
-            format!(
-                "{:?}",
-                PkiFailureInfo::BAD_ALG.union(PkiFailureInfo(1 << 3))
-            ),
-            "{badAlg, 0x8}"
-        );
     }
 
     #[test]
