@@ -7,12 +7,11 @@
 //! builds one. Decoding never panics: malformed input is a [`PkiError`].
 
 use const_oid::{AssociatedOid, ObjectIdentifier};
-use der::asn1::{Any, Ia5String, PrintableString};
+use der::asn1::Any;
 use der::{
-    Choice, Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence,
-    Tag, Writer,
+    Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence, Tag,
+    Writer,
 };
-use x509_cert::ext::pkix::name::GeneralName;
 
 use super::PkiError;
 use super::oid;
@@ -46,6 +45,15 @@ macro_rules! sequence_of_newtype {
     };
 }
 
+mod info;
+mod statement;
+
+pub use info::{
+    CountryList, Iso4217CurrencyCode, MonetaryValue, PdsLocation, PdsLocations, QcIdentMethod,
+    QcType, SemanticsInformation,
+};
+pub use statement::Statement;
+
 /// The `qcStatements` certificate extension value (RFC 3739 section 3.2.6).
 ///
 /// ```text
@@ -73,351 +81,6 @@ pub struct QcStatement {
     pub statement_id: ObjectIdentifier,
     /// `statementInfo`, the DER of a value whose type the statement id defines.
     pub statement_info: Option<Any>,
-}
-
-/// Semantics information of the `id-qcs-pkixQCSyntax-v2` statement (RFC 3739 section 3.2.6.1).
-///
-/// ```text
-/// SemanticsInformation ::= SEQUENCE {
-///     semanticsIdentifier         OBJECT IDENTIFIER OPTIONAL,
-///     nameRegistrationAuthorities NameRegistrationAuthorities OPTIONAL
-///     } (WITH COMPONENTS {..., semanticsIdentifier PRESENT}|
-///        WITH COMPONENTS {..., nameRegistrationAuthorities PRESENT})
-///
-/// NameRegistrationAuthorities ::= SEQUENCE SIZE (1..MAX) OF GeneralName
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-pub struct SemanticsInformation {
-    /// `semanticsIdentifier`, e.g. [`oid::SEMANTICS_ID_NATURAL`].
-    pub semantics_identifier: Option<ObjectIdentifier>,
-    /// `nameRegistrationAuthorities`.
-    pub name_registration_authorities: Option<Vec<GeneralName>>,
-}
-
-impl SemanticsInformation {
-    /// Semantics information with only an identifier.
-    #[must_use]
-    pub fn with_identifier(semantics_identifier: ObjectIdentifier) -> Self {
-        Self {
-            semantics_identifier: Some(semantics_identifier),
-            name_registration_authorities: None,
-        }
-    }
-
-    fn validate(&self) -> Result<(), PkiError> {
-        match (
-            &self.semantics_identifier,
-            &self.name_registration_authorities,
-        ) {
-            (None, None) => Err(PkiError::invalid(
-                "SemanticsInformation",
-                "neither semanticsIdentifier nor nameRegistrationAuthorities is present",
-            )),
-            (_, Some(nra)) if nra.is_empty() => Err(PkiError::invalid(
-                "SemanticsInformation.nameRegistrationAuthorities",
-                "SIZE (1..MAX): the sequence is empty",
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Value limit of the `QcLimitValue` statement (EN 319 412-5 clause 4.3.2).
-///
-/// ```text
-/// QcEuLimitValue ::= MonetaryValue
-/// MonetaryValue ::= SEQUENCE {
-///     currency Iso4217CurrencyCode,
-///     amount   INTEGER,
-///     exponent INTEGER}
-///     -- value = amount * 10^exponent
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-pub struct MonetaryValue {
-    /// `currency`.
-    pub currency: Iso4217CurrencyCode,
-    /// `amount`.
-    pub amount: i64,
-    /// `exponent`.
-    pub exponent: i64,
-}
-
-/// ISO 4217 currency code (EN 319 412-5 clause 4.3.2).
-///
-/// ```text
-/// Iso4217CurrencyCode ::= CHOICE {
-///     alphabetic PrintableString (SIZE (3)), -- Recommended
-///     numeric    INTEGER (1..999) }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Choice)]
-pub enum Iso4217CurrencyCode {
-    /// `alphabetic`, e.g. `EUR`.
-    #[asn1(type = "PrintableString")]
-    Alphabetic(PrintableString),
-    /// `numeric`, e.g. 978.
-    Numeric(u16),
-}
-
-/// Where the PKI disclosure statements are (EN 319 412-5 clause 4.3.4).
-///
-/// ```text
-/// QcEuPDS ::= PdsLocations
-/// PdsLocations ::= SEQUENCE SIZE (1..MAX) OF PdsLocation
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PdsLocations(pub Vec<PdsLocation>);
-
-sequence_of_newtype!(PdsLocations, PdsLocation);
-
-/// One PKI disclosure statement (EN 319 412-5 clause 4.3.4).
-///
-/// ```text
-/// PdsLocation ::= SEQUENCE {
-///     url      IA5String,
-///     language PrintableString (SIZE(2))} --ISO 639-1 language code
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-pub struct PdsLocation {
-    /// `url` (EN 319 412-5 requires https).
-    pub url: Ia5String,
-    /// `language`, a two-letter ISO 639-1 code.
-    pub language: PrintableString,
-}
-
-impl PdsLocation {
-    /// A location; `url` must be an `https://` URL in IA5 (ASCII), `language` two lowercase
-    /// ISO 639-1 letters.
-    pub fn new(url: &str, language: &str) -> Result<Self, PkiError> {
-        let location = Self {
-            url: Ia5String::new(url).map_err(PkiError::encode("PdsLocation.url"))?,
-            language: PrintableString::new(language)
-                .map_err(PkiError::encode("PdsLocation.language"))?,
-        };
-        location.validate()?;
-        Ok(location)
-    }
-
-    fn validate(&self) -> Result<(), PkiError> {
-        let url = self.url.as_str();
-        if !url.starts_with("https://") || url.len() <= "https://".len() {
-            return Err(PkiError::invalid(
-                "PdsLocation.url",
-                format!("{url:?} is not an https URL (EN 319 412-5 clause 4.3.4)"),
-            ));
-        }
-        let lang = self.language.as_str();
-        if lang.len() != 2 || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(PkiError::invalid(
-                "PdsLocation.language",
-                format!("{lang:?} is not a two-letter lowercase ISO 639-1 code"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The type of qualified certificate (EN 319 412-5 clause 4.2.3).
-///
-/// ```text
-/// QcType ::= SEQUENCE OF OBJECT IDENTIFIER (id-etsi-qct-esign | id-etsi-qct-eseal |
-///                                           id-etsi-qct-web, ...)
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QcType(pub Vec<ObjectIdentifier>);
-
-sequence_of_newtype!(QcType, ObjectIdentifier);
-
-/// Country lists of `QcCClegislation` (EN 319 412-5 clause 4.2.4) and `QcQSCDlegislation`.
-///
-/// ```text
-/// QcCClegislation ::= CountryList
-/// CountryList ::= SEQUENCE OF CountryName
-/// CountryName ::= PrintableString (SIZE (2)) (CONSTRAINED BY { -- ISO 3166 alpha-2 codes only -- })
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CountryList(pub Vec<PrintableString>);
-
-sequence_of_newtype!(CountryList, PrintableString);
-
-impl CountryList {
-    fn validate(&self, what: &'static str) -> Result<(), PkiError> {
-        if self.0.is_empty() {
-            return Err(PkiError::invalid(what, "the country list is empty"));
-        }
-        for c in &self.0 {
-            let c = c.as_str();
-            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(PkiError::invalid(
-                    what,
-                    format!("{c:?} is not an ISO 3166-1 alpha-2 code"),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// How the identity of the subject was verified (EN 319 412-5 V2.5.1, `QcIdentMethod`).
-///
-/// The official text was not available when this was written; the definition below is the one
-/// pkilint transcribes from EN 319 412-5 Annex B (a sequence holding exactly one identifier).
-///
-/// ```text
-/// QcIdentMethod ::= SEQUENCE SIZE (1..1) OF OBJECT IDENTIFIER
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QcIdentMethod(pub Vec<ObjectIdentifier>);
-
-sequence_of_newtype!(QcIdentMethod, ObjectIdentifier);
-
-/// The typed view of one statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Statement {
-    /// `QcCompliance`: an EU qualified certificate (no statement info).
-    Compliance,
-    /// `QcLimitValue`.
-    LimitValue(MonetaryValue),
-    /// `QcRetentionPeriod`: years (`QcEuRetentionPeriod ::= INTEGER`, positive).
-    RetentionPeriod(u32),
-    /// `QcSSCD`: the private key is on a QSCD (no statement info).
-    Sscd,
-    /// `QcPDS`.
-    Pds(PdsLocations),
-    /// `QcType`.
-    Type(QcType),
-    /// `QcCClegislation` (non-EU legislation only).
-    CcLegislation(CountryList),
-    /// `QcIdentMethod`.
-    IdentMethod(QcIdentMethod),
-    /// `QcQSCDlegislation`.
-    QscdLegislation(CountryList),
-    /// `id-qcs-pkixQCSyntax-v2` with its `SemanticsInformation`.
-    Semantics(SemanticsInformation),
-    /// `esi4-qtstStatement-1` (EN 319 422): in a TSTInfo, a qualified time stamp.
-    QualifiedTimestamp,
-    /// A statement this module does not know, kept as it is.
-    Other(QcStatement),
-}
-
-impl Statement {
-    /// `QcType` with the single type `qc_type` ([`oid::QCT_ESIGN`], ...).
-    #[must_use]
-    pub fn qc_type(qc_type: ObjectIdentifier) -> Self {
-        Self::Type(QcType(vec![qc_type]))
-    }
-
-    /// The statement id.
-    #[must_use]
-    pub fn statement_id(&self) -> ObjectIdentifier {
-        match self {
-            Self::Compliance => oid::QCS_QC_COMPLIANCE,
-            Self::LimitValue(_) => oid::QCS_QC_LIMIT_VALUE,
-            Self::RetentionPeriod(_) => oid::QCS_QC_RETENTION_PERIOD,
-            Self::Sscd => oid::QCS_QC_SSCD,
-            Self::Pds(_) => oid::QCS_QC_PDS,
-            Self::Type(_) => oid::QCS_QC_TYPE,
-            Self::CcLegislation(_) => oid::QCS_QC_CC_LEGISLATION,
-            Self::IdentMethod(_) => oid::QCS_QC_IDENT_METHOD,
-            Self::QscdLegislation(_) => oid::QCS_QC_QSCD_LEGISLATION,
-            Self::Semantics(_) => oid::ID_QCS_PKIX_QC_SYNTAX_V2,
-            Self::QualifiedTimestamp => oid::ESI4_QTST_STATEMENT_1,
-            Self::Other(s) => s.statement_id,
-        }
-    }
-
-    /// Checks the constraints of the statement's definition.
-    pub fn validate(&self) -> Result<(), PkiError> {
-        match self {
-            Self::Compliance | Self::Sscd | Self::QualifiedTimestamp | Self::Other(_) => Ok(()),
-            Self::LimitValue(v) => match &v.currency {
-                Iso4217CurrencyCode::Alphabetic(code)
-                    if code.as_str().len() != 3
-                        || !code.as_str().bytes().all(|b| b.is_ascii_uppercase()) =>
-                {
-                    Err(PkiError::invalid(
-                        "MonetaryValue.currency",
-                        format!("{:?} is not an alphabetic ISO 4217 code", code.as_str()),
-                    ))
-                }
-                Iso4217CurrencyCode::Numeric(n) if !(1..=999).contains(n) => Err(
-                    PkiError::invalid("MonetaryValue.currency", format!("{n} is not in 1..999")),
-                ),
-                _ => Ok(()),
-            },
-            Self::RetentionPeriod(years) => {
-                if *years == 0 {
-                    Err(PkiError::invalid(
-                        "QcEuRetentionPeriod",
-                        "the retention period must be a positive number of years",
-                    ))
-                } else {
-                    Ok(())
-                }
-            }
-            Self::Pds(locations) => {
-                if locations.0.is_empty() {
-                    return Err(PkiError::invalid(
-                        "PdsLocations",
-                        "SIZE (1..MAX): the sequence is empty",
-                    ));
-                }
-                locations.0.iter().try_for_each(PdsLocation::validate)
-            }
-            Self::Type(t) => {
-                if t.0.len() == 1 {
-                    Ok(())
-                } else {
-                    Err(PkiError::invalid(
-                        "QcType",
-                        format!(
-                            "a certificate has exactly one type (EN 319 412-5 clause 4.2.3), got {}",
-                            t.0.len()
-                        ),
-                    ))
-                }
-            }
-            Self::CcLegislation(list) => list.validate("QcCClegislation"),
-            Self::QscdLegislation(list) => list.validate("QcQSCDlegislation"),
-            Self::IdentMethod(m) => {
-                if m.0.len() == 1 {
-                    Ok(())
-                } else {
-                    Err(PkiError::invalid(
-                        "QcIdentMethod",
-                        format!("SIZE (1..1): got {} identifiers", m.0.len()),
-                    ))
-                }
-            }
-            Self::Semantics(info) => info.validate(),
-        }
-    }
-
-    /// The wire form of this statement, after [`Statement::validate`].
-    pub fn to_qc_statement(&self) -> Result<QcStatement, PkiError> {
-        self.validate()?;
-        let info = match self {
-            Self::Compliance | Self::Sscd | Self::QualifiedTimestamp => None,
-            Self::Other(s) => return Ok(s.clone()),
-            Self::LimitValue(v) => Some(to_any(v, "QcEuLimitValue")?),
-            Self::RetentionPeriod(y) => Some(to_any(y, "QcEuRetentionPeriod")?),
-            Self::Pds(p) => Some(to_any(p, "QcEuPDS")?),
-            Self::Type(t) => Some(to_any(t, "QcType")?),
-            Self::CcLegislation(l) => Some(to_any(l, "QcCClegislation")?),
-            Self::IdentMethod(m) => Some(to_any(m, "QcIdentMethod")?),
-            Self::QscdLegislation(l) => Some(to_any(l, "QcQSCDlegislation")?),
-            Self::Semantics(s) => Some(to_any(s, "SemanticsInformation")?),
-        };
-        Ok(QcStatement {
-            statement_id: self.statement_id(),
-            statement_info: info,
-        })
-    }
-}
-
-fn to_any<T: Encode>(value: &T, what: &'static str) -> Result<Any, PkiError> {
-    let der = value.to_der().map_err(PkiError::encode(what))?;
-    Any::from_der(&der).map_err(PkiError::encode(what))
 }
 
 impl QcStatement {
@@ -534,7 +197,8 @@ impl QcStatements {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use der::asn1::Ia5String;
+    use der::asn1::{Ia5String, PrintableString};
+    use x509_cert::ext::pkix::name::GeneralName;
 
     fn roundtrip(statement: Statement) -> Vec<u8> {
         let all = QcStatements::from_statements(std::slice::from_ref(&statement)).unwrap();
