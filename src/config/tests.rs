@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
