@@ -49,14 +49,19 @@
 use std::collections::BTreeSet;
 
 use const_oid::ObjectIdentifier;
-use der::asn1::{Null, OctetString};
+use der::asn1::OctetString;
 use der::{Decode, Encode};
 use x509_cert::ext::Extension;
-use x509_cert::serial_number::SerialNumber;
 
-use crate::pki::PkiError;
-use crate::pki::ocsp::{CertId, OCSP_V1, OcspRequest, OcspResponse, OcspResponseStatus};
+use crate::pki::ocsp::{OCSP_V1, OcspRequest};
 use crate::pki::oid;
+
+mod cert_id;
+mod refusal;
+
+use cert_id::check_cert_id;
+pub use cert_id::{CertIdHash, RequestedCert};
+pub use refusal::OcspRefusal;
 
 /// Largest request accepted, in bytes. An unsigned request for one certificate is ~80 bytes,
 /// ~110 with a nonce; 64 KiB leaves room for a signed request carrying certificates.
@@ -68,71 +73,6 @@ pub const MAX_REQUESTS: usize = 20;
 /// Longest nonce accepted, in octets (RFC 9654 section 2.1: `OCTET STRING (SIZE(1..128))`).
 pub const MAX_NONCE_LEN: usize = 128;
 
-/// Hash algorithms a `CertID` may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CertIdHash {
-    /// SHA-1: openssl's default, and RFC 9919's legacy choice.
-    Sha1,
-    /// SHA-256.
-    Sha256,
-}
-
-impl CertIdHash {
-    /// Both, in the order RFC 9919 lists them.
-    pub const ALL: [Self; 2] = [Self::Sha1, Self::Sha256];
-
-    /// The hash OID.
-    #[must_use]
-    pub fn oid(self) -> ObjectIdentifier {
-        match self {
-            Self::Sha1 => oid::ID_SHA1,
-            Self::Sha256 => oid::ID_SHA256,
-        }
-    }
-
-    /// The algorithm of a hash OID, if accepted in a `CertID`.
-    #[must_use]
-    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.oid() == *oid)
-    }
-
-    /// Output length in bytes: the length of `issuerNameHash` and `issuerKeyHash`.
-    #[must_use]
-    pub fn output_len(self) -> usize {
-        match self {
-            Self::Sha1 => 20,
-            Self::Sha256 => 32,
-        }
-    }
-
-    /// The name openssl prints (`sha1`, `sha256`).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sha1 => "sha1",
-            Self::Sha256 => "sha256",
-        }
-    }
-}
-
-/// One certificate the client asks about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestedCert {
-    /// The `CertID` hash algorithm.
-    pub hash_alg: CertIdHash,
-    /// `issuerNameHash`: `hash_alg` of the DER of the issuer's Name, `output_len()` bytes.
-    pub issuer_name_hash: Vec<u8>,
-    /// `issuerKeyHash`: `hash_alg` of the issuer's `subjectPublicKey` bits, `output_len()`
-    /// bytes.
-    pub issuer_key_hash: Vec<u8>,
-    /// `serialNumber`.
-    pub serial_number: SerialNumber,
-    /// The `CertID` as received, to echo in the `SingleResponse` (RFC 6960 section 4.2.2.3
-    /// matches responses to requests by it). Its DER is the request's, byte for byte.
-    pub cert_id: CertId,
-}
-
 /// The facts of an accepted request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckedOcspRequest {
@@ -143,147 +83,6 @@ pub struct CheckedOcspRequest {
     pub nonce: Option<Vec<u8>>,
     /// Whether the request carried `optionalSignature` (not verified; see the module notes).
     pub signed: bool,
-}
-
-/// Why a request is refused. Every message starts with a stable code (`OCSP1nn`); the response
-/// itself carries only [`OcspRefusal::status`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OcspRefusal {
-    /// The request is larger than [`MAX_REQUEST_LEN`].
-    #[error("OCSP101 request too large: {len} bytes, at most {MAX_REQUEST_LEN}")]
-    TooLarge {
-        /// The request length.
-        len: usize,
-    },
-
-    /// The bytes are not a DER `OCSPRequest` (trailing bytes included).
-    #[error("OCSP102 malformed request: {0}")]
-    Malformed(der::Error),
-
-    /// The request decodes but is not in the one DER form (an explicit DEFAULT written out).
-    #[error("OCSP103 request is not DER: a value is not in its canonical encoding")]
-    NotCanonical,
-
-    /// `version` is not v1 (0).
-    #[error("OCSP104 unsupported request version {0}")]
-    BadVersion(u8),
-
-    /// `requestList` is empty.
-    #[error("OCSP105 the request asks about no certificate")]
-    NoRequests,
-
-    /// `requestList` has more than [`MAX_REQUESTS`] entries.
-    #[error("OCSP106 the request asks about {count} certificates, at most {MAX_REQUESTS}")]
-    TooManyRequests {
-        /// The number of entries.
-        count: usize,
-    },
-
-    /// A `CertID` hash other than SHA-1 and SHA-256.
-    #[error("OCSP107 CertID hash algorithm {0} is not supported")]
-    UnsupportedHash(ObjectIdentifier),
-
-    /// `CertID` hash algorithm parameters other than absent or NULL.
-    #[error("OCSP108 CertID hash algorithm {0} with parameters")]
-    HashParameters(ObjectIdentifier),
-
-    /// `issuerNameHash` or `issuerKeyHash` is not as long as the hash's output.
-    #[error("OCSP109 {field} of {len} bytes, {alg} gives {expected}")]
-    HashLength {
-        /// `issuerNameHash` or `issuerKeyHash`.
-        field: &'static str,
-        /// The algorithm's name.
-        alg: &'static str,
-        /// The length received.
-        len: usize,
-        /// The algorithm's output length.
-        expected: usize,
-    },
-
-    /// The nonce extension's value is not a DER OCTET STRING.
-    #[error("OCSP110 the nonce extension does not hold an OCTET STRING")]
-    NonceEncoding,
-
-    /// The nonce is empty or longer than [`MAX_NONCE_LEN`].
-    #[error("OCSP111 nonce of {0} octets, expected 1 to {MAX_NONCE_LEN}")]
-    NonceLength(usize),
-
-    /// An extensions field is present and empty (`SEQUENCE SIZE (1..MAX) OF Extension`).
-    #[error("OCSP112 empty extensions in the {0}")]
-    EmptyExtensions(&'static str),
-
-    /// The same extension appears twice in one extensions field.
-    #[error("OCSP113 extension {0} appears more than once")]
-    DuplicateExtension(ObjectIdentifier),
-
-    /// A critical extension qtsp does not implement.
-    #[error("OCSP114 critical extension {0} is not supported")]
-    UnsupportedCriticalExtension(ObjectIdentifier),
-
-    /// The HTTP body was not labelled `application/ocsp-request` (RFC 6960 appendix A.1).
-    #[error("OCSP115 the request's Content-Type must be application/ocsp-request")]
-    ContentType,
-}
-
-impl OcspRefusal {
-    /// The stable code at the start of the message (`OCSP101`...).
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::TooLarge { .. } => "OCSP101",
-            Self::Malformed(_) => "OCSP102",
-            Self::NotCanonical => "OCSP103",
-            Self::BadVersion(_) => "OCSP104",
-            Self::NoRequests => "OCSP105",
-            Self::TooManyRequests { .. } => "OCSP106",
-            Self::UnsupportedHash(_) => "OCSP107",
-            Self::HashParameters(_) => "OCSP108",
-            Self::HashLength { .. } => "OCSP109",
-            Self::NonceEncoding => "OCSP110",
-            Self::NonceLength(_) => "OCSP111",
-            Self::EmptyExtensions(_) => "OCSP112",
-            Self::DuplicateExtension(_) => "OCSP113",
-            Self::UnsupportedCriticalExtension(_) => "OCSP114",
-            Self::ContentType => "OCSP115",
-        }
-    }
-
-    /// The `OCSPResponseStatus` RFC 6960 assigns to this problem: every request that cannot be
-    /// answered as sent is `malformedRequest` ("illegal confirmation request").
-    #[must_use]
-    pub fn status(&self) -> OcspResponseStatus {
-        match self {
-            Self::TooLarge { .. }
-            | Self::Malformed(_)
-            | Self::NotCanonical
-            | Self::BadVersion(_)
-            | Self::NoRequests
-            | Self::TooManyRequests { .. }
-            | Self::UnsupportedHash(_)
-            | Self::HashParameters(_)
-            | Self::HashLength { .. }
-            | Self::NonceEncoding
-            | Self::NonceLength(_)
-            | Self::EmptyExtensions(_)
-            | Self::DuplicateExtension(_)
-            | Self::UnsupportedCriticalExtension(_)
-            | Self::ContentType => OcspResponseStatus::MalformedRequest,
-        }
-    }
-
-    /// The `OCSPResponse` for this refusal: the status, no `responseBytes`.
-    #[must_use]
-    pub fn to_response(&self) -> OcspResponse {
-        OcspResponse::error(self.status())
-    }
-
-    /// The DER of [`OcspRefusal::to_response`], the body of the `application/ocsp-response`.
-    pub fn to_response_der(&self) -> Result<Vec<u8>, PkiError> {
-        self.to_response()
-            .to_der()
-            .map_err(PkiError::encode("OCSPResponse"))
-    }
 }
 
 /// Checks a DER `OCSPRequest`.
@@ -370,47 +169,16 @@ fn nonce_of(extension: &Extension) -> Result<Vec<u8>, OcspRefusal> {
     Ok(nonce.into_bytes().into_vec())
 }
 
-fn check_cert_id(cert_id: &CertId) -> Result<RequestedCert, OcspRefusal> {
-    let alg_id = &cert_id.hash_algorithm;
-    let hash_alg =
-        CertIdHash::from_oid(&alg_id.oid).ok_or(OcspRefusal::UnsupportedHash(alg_id.oid))?;
-    if let Some(params) = &alg_id.parameters
-        && params.decode_as::<Null>().is_err()
-    {
-        return Err(OcspRefusal::HashParameters(alg_id.oid));
-    }
-    for (field, hash) in [
-        ("issuerNameHash", &cert_id.issuer_name_hash),
-        ("issuerKeyHash", &cert_id.issuer_key_hash),
-    ] {
-        let len = hash.as_bytes().len();
-        if len != hash_alg.output_len() {
-            return Err(OcspRefusal::HashLength {
-                field,
-                alg: hash_alg.name(),
-                len,
-                expected: hash_alg.output_len(),
-            });
-        }
-    }
-    Ok(RequestedCert {
-        hash_alg,
-        issuer_name_hash: cert_id.issuer_name_hash.as_bytes().to_vec(),
-        issuer_key_hash: cert_id.issuer_key_hash.as_bytes().to_vec(),
-        serial_number: cert_id.serial_number.clone(),
-        cert_id: cert_id.clone(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::pki::ocsp::{Request, Signature, TbsRequest};
-    use der::asn1::{Any, BitString};
+    use crate::pki::ocsp::{CertId, OcspResponseStatus, Request, Signature, TbsRequest};
+    use der::asn1::{Any, BitString, Null};
     use spki::AlgorithmIdentifierOwned;
+    use x509_cert::serial_number::SerialNumber;
 
-    fn cert_id(alg: CertIdHash, serial: u8) -> CertId {
+    pub(super) fn cert_id(alg: CertIdHash, serial: u8) -> CertId {
         CertId {
             hash_algorithm: AlgorithmIdentifierOwned {
                 oid: alg.oid(),
@@ -422,7 +190,7 @@ mod tests {
         }
     }
 
-    fn extension(id: ObjectIdentifier, critical: bool, value: Vec<u8>) -> Extension {
+    pub(super) fn extension(id: ObjectIdentifier, critical: bool, value: Vec<u8>) -> Extension {
         Extension {
             extn_id: id,
             critical,
@@ -430,12 +198,12 @@ mod tests {
         }
     }
 
-    fn nonce_extension(nonce: &[u8]) -> Extension {
+    pub(super) fn nonce_extension(nonce: &[u8]) -> Extension {
         let value = OctetString::new(nonce.to_vec()).unwrap().to_der().unwrap();
         extension(oid::ID_PKIX_OCSP_NONCE, false, value)
     }
 
-    fn request(cert_ids: Vec<CertId>) -> OcspRequest {
+    pub(super) fn request(cert_ids: Vec<CertId>) -> OcspRequest {
         OcspRequest {
             tbs_request: TbsRequest {
                 version: OCSP_V1,
@@ -453,10 +221,9 @@ mod tests {
         }
     }
 
-    fn refusal(req: &OcspRequest) -> OcspRefusal {
+    pub(super) fn refusal(req: &OcspRequest) -> OcspRefusal {
         check_request(&req.to_der().unwrap()).unwrap_err()
     }
-
     #[test]
     fn accepts_sha1_and_sha256_cert_ids_and_returns_their_facts() {
         let req = request(vec![
@@ -478,38 +245,6 @@ mod tests {
             assert_eq!(r.serial_number.as_bytes(), &[serial]);
             assert_eq!(r.cert_id, cert_id(alg, serial));
         }
-    }
-
-    #[test]
-    fn hash_parameters_may_be_absent_or_null_only() {
-        let mut id = cert_id(CertIdHash::Sha256, 1);
-        id.hash_algorithm.parameters = None;
-        check_request(&request(vec![id.clone()]).to_der().unwrap()).unwrap();
-        id.hash_algorithm.parameters = Some(Any::encode_from(&1u8).unwrap());
-        let r = refusal(&request(vec![id]));
-        assert_eq!(r.code(), "OCSP108");
-    }
-
-    #[test]
-    fn refuses_other_hashes_and_wrong_hash_lengths() {
-        for alg in [oid::ID_SHA384, oid::ID_MD5, oid::ID_SHA3_256] {
-            let mut id = cert_id(CertIdHash::Sha256, 1);
-            id.hash_algorithm.oid = alg;
-            let r = refusal(&request(vec![id]));
-            assert_eq!(r, OcspRefusal::UnsupportedHash(alg));
-            assert_eq!(r.status(), OcspResponseStatus::MalformedRequest);
-        }
-        let mut id = cert_id(CertIdHash::Sha1, 1);
-        id.issuer_key_hash = OctetString::new(vec![0; 32]).unwrap();
-        let r = refusal(&request(vec![id]));
-        assert_eq!(r.code(), "OCSP109");
-        assert!(
-            r.to_string()
-                .contains("issuerKeyHash of 32 bytes, sha1 gives 20")
-        );
-        let mut id = cert_id(CertIdHash::Sha256, 1);
-        id.issuer_name_hash = OctetString::new(vec![]).unwrap();
-        assert_eq!(refusal(&request(vec![id])).code(), "OCSP109");
     }
 
     #[test]
@@ -674,52 +409,6 @@ mod tests {
         for garbage in [&[][..], &[0x30], &[0x30, 0x80], &[0xff; 16], &[0x30, 0x00]] {
             let r = check_request(garbage).unwrap_err();
             assert_eq!(r.status(), OcspResponseStatus::MalformedRequest);
-        }
-    }
-
-    #[test]
-    fn refusal_response_is_the_bare_status() {
-        let r = OcspRefusal::NoRequests;
-        assert_eq!(
-            r.to_response_der().unwrap(),
-            vec![0x30, 0x03, 0x0a, 0x01, 0x01]
-        );
-        assert_eq!(
-            OcspResponse::from_der(&r.to_response_der().unwrap()).unwrap(),
-            r.to_response()
-        );
-    }
-
-    #[test]
-    fn messages_start_with_their_code() {
-        let errors = [
-            OcspRefusal::TooLarge { len: 1 },
-            OcspRefusal::Malformed(der::ErrorKind::Overflow.into()),
-            OcspRefusal::NotCanonical,
-            OcspRefusal::BadVersion(1),
-            OcspRefusal::NoRequests,
-            OcspRefusal::TooManyRequests { count: 21 },
-            OcspRefusal::UnsupportedHash(oid::ID_MD5),
-            OcspRefusal::HashParameters(oid::ID_SHA1),
-            OcspRefusal::HashLength {
-                field: "issuerKeyHash",
-                alg: "sha1",
-                len: 1,
-                expected: 20,
-            },
-            OcspRefusal::NonceEncoding,
-            OcspRefusal::NonceLength(0),
-            OcspRefusal::EmptyExtensions("request"),
-            OcspRefusal::DuplicateExtension(oid::ID_PKIX_OCSP_NONCE),
-            OcspRefusal::UnsupportedCriticalExtension(oid::ID_PKIX_OCSP_NONCE),
-            OcspRefusal::ContentType,
-        ];
-        let mut codes = BTreeSet::new();
-        for e in errors {
-            assert!(e.to_string().starts_with(e.code()), "{e}");
-            assert!(codes.insert(e.code()), "{} twice", e.code());
-            assert_eq!(e.status(), OcspResponseStatus::MalformedRequest);
-            assert_eq!(e.to_response_der().unwrap(), [0x30, 0x03, 0x0a, 0x01, 0x01]);
         }
     }
 }
