@@ -19,7 +19,7 @@ fn qtsp(data_dir: &Path) -> Command {
         .env("QTSP_API_LISTEN", "127.0.0.1:0")
         .env("QTSP_LOG", "warn")
         // The machine's clock is not synchronized: without this the TSA, and so readiness,
-        // refuse (tests/tsa_http.rs checks that case).
+        // refuse (tests/tsa_http/ checks that case).
         .env("QTSP_TSA_REQUIRE_CLOCK_SYNC", "false")
         .env_remove("QTSP_DATABASE_URL")
         .stdin(Stdio::null());

@@ -28,7 +28,7 @@ pub fn qtsp(data_dir: &Path) -> Command {
         .env_remove("QTSP_DATABASE_URL")
         .env_remove("QTSP_ADMIN_TOKEN_SHA256")
         // These machines report an unsynchronized kernel clock (STA_UNSYNC): with the check on,
-        // the TSA refuses every request and readiness says so. tests/tsa_http.rs turns it on.
+        // the TSA refuses every request and readiness says so. tests/tsa_http/ turns it on.
         .env("QTSP_TSA_REQUIRE_CLOCK_SYNC", "false")
         .stdin(Stdio::null());
     command

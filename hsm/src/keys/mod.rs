@@ -1,7 +1,8 @@
 //! Key identities, key specifications, templates and token look-ups.
 //!
-//! Everything here runs on a worker thread against a logged-in session; the async API lives in
-//! [`crate::pool`].
+//! The look-ups and attribute reads run on a pool worker thread against its logged-in session;
+//! the async key operations callers use ([`crate::Hsm::generate_key_pair`], `find_key`, ...) are
+//! in `ops`, and submit those to [`crate::pool`].
 
 mod attributes;
 mod lookup;

@@ -2,8 +2,8 @@
 //!
 //! Async callers never touch PKCS#11. They box a job, push it on a bounded flume channel
 //! (`send_async`: a full queue suspends the caller, it never blocks a tokio thread) and await the
-//! answer on a tokio oneshot. A worker takes jobs with a blocking `recv()` and runs them on its own
-//! session. Login happens once per application (the first session logs in, the others find the
+//! answer on a tokio oneshot. A worker polls for jobs for a moment after each one (yielding the CPU), then
+//! waits on the channel, and runs them on its own session. Login happens once per application (the first session logs in, the others find the
 //! token already logged in); there is no per-operation login and no per-operation object search:
 //! each worker caches the object handles it found, keyed by CKA_ID.
 //!
