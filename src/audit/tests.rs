@@ -1,5 +1,5 @@
 //! Verifier scenarios on journals built in memory and signed with a software key (the
-//! integration tests in tests/audit.rs repeat them on real databases, SoftHSM2 and bundles).
+//! integration tests in tests/audit/ repeat them on real databases, SoftHSM2 and bundles).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use p256::ecdsa::SigningKey;
