@@ -29,7 +29,7 @@ pub enum ConfigError {
     Invalid {
         /// The TOML key (`server.api_listen`) or environment variable (`QTSP_API_LISTEN`).
         key: String,
-        /// " (from the environment)" or " (in <file>)", for the reader.
+        /// " (from the environment)" or " (in `<file>`)", for the reader.
         origin: String,
         problem: String,
         fix: String,

@@ -38,7 +38,7 @@ pub const DEFAULT_DATA_DIR: &str = "var";
 /// Label of the embedded SoftHSM2 token created by `qtsp init`.
 pub const EMBEDDED_TOKEN_LABEL: &str = "qtsp";
 
-/// Environment variables read by [`load`]. Each overrides the file's value.
+/// Environment variables read by [`load()`]. Each overrides the file's value.
 pub mod env {
     pub const DATA_DIR: &str = "QTSP_DATA_DIR";
     pub const DATABASE_URL: &str = "QTSP_DATABASE_URL";

@@ -11,7 +11,7 @@
 //! 3. the status of each serial is read from the database (the database is the truth): an
 //!    issued certificate of that CA is `good` or `revoked` (time, and reason unless
 //!    `unspecified`), anything else is `unknown`;
-//! 4. the `ResponseData` is written by hand from pre-encoded parts ([`super::encode`]:
+//! 4. the `ResponseData` is written by hand from pre-encoded parts (`super::encode`:
 //!    responderID byKey, producedAt = thisUpdate = now truncated to the second, nextUpdate =
 //!    thisUpdate + the configured period, ArchiveCutoff = the CA certificate's notBefore on every
 //!    `SingleResponse` as EN 319 411-2 asks, the nonce echoed), its digest is signed in the HSM,

@@ -530,7 +530,7 @@ fn build_extensions(
     Ok(exts)
 }
 
-/// Builds the to-be-signed certificate of `req`, runs [`super::check`] on it and returns what
+/// Builds the to-be-signed certificate of `req`, runs [`super::check()`] on it and returns what
 /// the HSM must sign.
 pub fn prepare(req: &TbsRequest<'_>) -> Result<PreparedTbs, ProfileError> {
     let p = req.profile;

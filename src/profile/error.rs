@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::pki::PkiError;
 
-/// One failed pre-issuance check ([`crate::profile::check`]).
+/// One failed pre-issuance check ([`crate::profile::check()`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckFailure {
     /// Stable rule name (`validity-within-issuer`, `key-usage`...).

@@ -4,7 +4,7 @@
 //!   once ([`builtin`]); [`parse`] reads any profile text (tests, operators' drafts). The schema is
 //!   described in `policies/README.md`.
 //! * [`prepare`] turns a [`TbsRequest`] into a [`PreparedTbs`]: the DER `TBSCertificate`, its
-//!   signature algorithm and the digest the HSM signs. [`check`] (run by `prepare`) is qtsp's own
+//!   signature algorithm and the digest the HSM signs. [`check()`] (run by `prepare`) is qtsp's own
 //!   pre-issuance lint. [`assemble`] verifies the HSM's signature and returns the `Certificate`.
 
 mod builder;

@@ -1,6 +1,6 @@
 //! HTTP load generator for the service benchmarks (`qtsp bench tsa`, later `qtsp bench ocsp`).
 //!
-//! The client speaks HTTP/1.1 itself ([`wire`]): one task per connection, each request written
+//! The client speaks HTTP/1.1 itself (the `wire` module): one task per connection, each request written
 //! from one reused buffer, each response parsed in place, no pool, no redirects. A general-purpose
 //! client spends enough CPU per request to become part of what we would then measure (client,
 //! server and HSM share the benchmark machine's CPUs).
