@@ -32,7 +32,7 @@ pub const MAX_BATCH: usize = 4096;
 pub struct Gathering {
     /// Yields, at most.
     pub max_yields: u32,
-    /// Time from the first record to the start of the commit, at most.
+    /// Time spent gathering, at most: checked after each yield, so one yield may overrun it.
     pub max_wait: Duration,
 }
 
@@ -137,6 +137,9 @@ async fn run(
 async fn gather(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, gathering: Gathering) {
     let started = std::time::Instant::now();
     for _ in 0..gathering.max_yields {
+        if batch.len() >= MAX_BATCH {
+            break;
+        }
         tokio::task::yield_now().await;
         let before = batch.len();
         while batch.len() < MAX_BATCH {
@@ -145,10 +148,7 @@ async fn gather(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, gath
                 Err(_) => break,
             }
         }
-        if batch.len() == before
-            || batch.len() >= MAX_BATCH
-            || started.elapsed() >= gathering.max_wait
-        {
+        if batch.len() == before || started.elapsed() >= gathering.max_wait {
             break;
         }
     }
