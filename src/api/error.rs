@@ -102,11 +102,12 @@ pub fn timestamp_reply(der: Vec<u8>, kind: TimestampHttp) -> Response {
         TimestampHttp::Answer => StatusCode::OK,
         TimestampHttp::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
     };
+    // A static header value: a `&str` would be copied into a new buffer for every answer.
     (
         status,
         [(
             axum::http::header::CONTENT_TYPE,
-            super::tsa::TIMESTAMP_REPLY,
+            axum::http::HeaderValue::from_static(super::tsa::TIMESTAMP_REPLY),
         )],
         der,
     )
@@ -137,7 +138,10 @@ pub fn ocsp_reply(
     };
     let mut response = (
         status,
-        [(axum::http::header::CONTENT_TYPE, super::ocsp::OCSP_RESPONSE)],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(super::ocsp::OCSP_RESPONSE),
+        )],
         der,
     )
         .into_response();

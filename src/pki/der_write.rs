@@ -48,16 +48,50 @@ pub const fn tlv_len(len: usize) -> usize {
 
 /// Appends a tag and the length `len`.
 pub fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
-    out.push(tag);
-    if len < 0x80 {
-        // Below 128 the length is its own single octet.
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = (len.leading_zeros() / 8) as usize;
-        let significant = bytes.get(skip..).unwrap_or(&bytes);
-        out.push(0x80 | significant.len() as u8);
-        out.extend_from_slice(significant);
+    out.extend_from_slice(HeaderBytes::new(tag, len).as_bytes());
+}
+
+/// A tag and length on the stack, e.g. the header of a value whose content is hashed in place.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderBytes {
+    bytes: [u8; 2 + usize::BITS as usize / 8],
+    len: usize,
+}
+
+impl HeaderBytes {
+    /// The header of a value of `tag` with `len` octets of content.
+    #[must_use]
+    pub fn new(tag: u8, len: usize) -> Self {
+        let mut bytes = [0u8; 2 + usize::BITS as usize / 8];
+        let mut written = 0;
+        let mut put = |byte: u8| {
+            if let Some(slot) = bytes.get_mut(written) {
+                *slot = byte;
+                written += 1;
+            }
+        };
+        put(tag);
+        if len < 0x80 {
+            put(len as u8);
+        } else {
+            let be = len.to_be_bytes();
+            let skip = (len.leading_zeros() / 8) as usize;
+            let significant = be.get(skip..).unwrap_or(&be);
+            put(0x80 | significant.len() as u8);
+            for byte in significant {
+                put(*byte);
+            }
+        }
+        Self {
+            bytes,
+            len: written,
+        }
+    }
+
+    /// The encoded octets.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
     }
 }
 
@@ -102,5 +136,9 @@ mod tests {
         out.clear();
         push_header(&mut out, tag::SEQUENCE, 0x80);
         assert_eq!(out, [0x30, 0x81, 0x80]);
+        // The largest length still fits the header's room on the stack.
+        let largest = HeaderBytes::new(tag::SEQUENCE, usize::MAX);
+        assert_eq!(largest.as_bytes().len(), header_len(usize::MAX));
+        assert_eq!(largest.as_bytes()[..2], [0x30, 0x80 | 8]);
     }
 }

@@ -71,7 +71,10 @@ fn check_oid(field: &'static str, oid: &str) -> Result<(), StorageError> {
 
 /// A record checked and encoded for insertion.
 struct Prepared<'a> {
-    serial_hex: String,
+    /// Shared with the bound argument: sqlx would copy a `&str` into a new `Arc<String>`.
+    serial_hex: std::sync::Arc<str>,
+    /// Likewise.
+    requester: Option<std::sync::Arc<str>>,
     gen_time: OffsetDateTime,
     record: &'a TimestampRecord,
 }
@@ -89,12 +92,15 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
                     reason: "empty".to_owned(),
                 });
             }
-            let serial_hex = record.serial.to_hex();
-            if !seen.insert(serial_hex.clone()) {
-                return Err(StorageError::DuplicateTimestampSerial { serial_hex });
+            // Serials are minimal DER content octets: equal octets, equal hex.
+            if !seen.insert(record.serial.as_bytes()) {
+                return Err(StorageError::DuplicateTimestampSerial {
+                    serial_hex: record.serial.to_hex(),
+                });
             }
             Ok(Prepared {
-                serial_hex,
+                serial_hex: record.serial.to_hex().into(),
+                requester: record.requester.as_deref().map(Into::into),
                 gen_time: truncate(record.gen_time)?,
                 record,
             })
@@ -129,16 +135,16 @@ async fn insert_rows_sqlite(
             .get(chunk.len().ilog2() as usize)
             .ok_or_else(|| sqlx::Error::Protocol("no INSERT for this many rows".into()))?;
         let mut query = sqlx::query(sql.as_str());
-        // The shared OIDs and node name are bound as `Arc<str>` clones: sqlx copies a `&str`
-        // into a new `Arc<String>` (two allocations per value and row).
+        // The serial, the requester, the shared OIDs and the node name are bound as `Arc<str>`
+        // clones: sqlx copies a `&str` into a new `Arc<String>` (two allocations per value and row).
         for (r, gen_time) in chunk {
             query = query
-                .bind(r.serial_hex.as_str())
+                .bind(r.serial_hex.clone())
                 .bind(*gen_time)
                 .bind(r.record.policy_oid.clone())
                 .bind(r.record.hash_alg_oid.clone())
                 .bind(r.record.message_imprint.as_slice())
-                .bind(r.record.requester.as_deref())
+                .bind(r.requester.clone())
                 .bind(r.record.node_id.clone());
         }
         query.persistent(true).execute(&mut *conn).await?;
@@ -160,7 +166,7 @@ async fn insert_rows_postgres(
     let mut requesters = Vec::with_capacity(rows.len());
     let mut nodes = Vec::with_capacity(rows.len());
     for r in rows {
-        serials.push(r.serial_hex.as_str());
+        serials.push(&*r.serial_hex);
         gen_times.push(r.gen_time);
         policies.push(&*r.record.policy_oid);
         hash_algs.push(&*r.record.hash_alg_oid);
@@ -308,7 +314,7 @@ impl Storage {
             match self.timestamp(&r.record.serial).await {
                 Ok(Some(_)) => {
                     return StorageError::DuplicateTimestampSerial {
-                        serial_hex: r.serial_hex.clone(),
+                        serial_hex: r.serial_hex.to_string(),
                     };
                 }
                 Ok(None) => {}

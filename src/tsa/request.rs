@@ -323,7 +323,10 @@ fn check(der: &[u8], policy: &TimeStampPolicy) -> Result<CheckedRequest, Request
     }
     // `from_der` refuses trailing bytes.
     let req = TimeStampReq::from_der(der).map_err(RequestError::Malformed)?;
-    if req.to_der().map_err(RequestError::Malformed)? != der {
+    // Re-encoded on the stack: a request is at most MAX_REQUEST_LEN octets, and so is its
+    // canonical form when it is one (a longer form is no match either).
+    let mut canonical = [0u8; MAX_REQUEST_LEN];
+    if req.encode_to_slice(&mut canonical).ok() != Some(der) {
         return Err(RequestError::NotCanonical);
     }
     if req.version != 1 {
@@ -375,7 +378,7 @@ fn check(der: &[u8], policy: &TimeStampPolicy) -> Result<CheckedRequest, Request
         .map_err(RequestError::Malformed)?;
     Ok(CheckedRequest {
         hash_alg,
-        imprint: imprint.to_vec(),
+        imprint: req.message_imprint.hashed_message.into_bytes().into_vec(),
         message_imprint_der,
         nonce: req.nonce.as_ref().map(|n| n.as_bytes().to_vec()),
         cert_req: req.cert_req,

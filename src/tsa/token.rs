@@ -42,7 +42,7 @@ use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::pki::der_util::from_x509_time;
-use crate::pki::der_write::{push_header, push_tlv, tag, tlv, tlv_len};
+use crate::pki::der_write::{HeaderBytes, push_header, push_tlv, tag, tlv, tlv_len};
 use crate::pki::qc::{QcStatement, QcStatements};
 use crate::pki::tsp::{
     Accuracy, EssCertIdV2, IssuerSerial, SigningCertificateV2, TstTime, sha256_algorithm,
@@ -135,6 +135,10 @@ pub struct TokenTemplate {
     not_before: time::OffsetDateTime,
     not_after: time::OffsetDateTime,
 }
+
+/// Room for the messageDigest attribute: its prefix (SEQUENCE, OID, SET and OCTET STRING
+/// headers) is 17 octets, the digest at most 64.
+const MESSAGE_DIGEST_ATTRIBUTE_MAX: usize = 96;
 
 /// `PKIStatusInfo` of a granted response: `SEQUENCE { INTEGER 0 }`.
 const STATUS_GRANTED: [u8; 5] = [0x30, 0x03, 0x02, 0x01, 0x00];
@@ -271,6 +275,15 @@ impl TokenTemplate {
             tag::OCTET_STRING,
             digest_len,
         );
+        if message_digest_attribute_prefix.len() + digest_len > MESSAGE_DIGEST_ATTRIBUTE_MAX {
+            return Err(PkiError::invalid(
+                "messageDigest attribute",
+                format!(
+                    "{} octets, more than the {MESSAGE_DIGEST_ATTRIBUTE_MAX} reserved",
+                    message_digest_attribute_prefix.len() + digest_len
+                ),
+            ));
+        }
 
         // RFC 5816: ESSCertIDv2 over the whole certificate, SHA-256 (the DEFAULT, so omitted),
         // with issuerSerial so that the certificate is pinned by issuer and serial as well.
@@ -348,7 +361,8 @@ impl TokenTemplate {
     /// The DER `TSTInfo` for one request.
     #[must_use]
     pub fn tst_info(&self, fields: &TstFields<'_>) -> Vec<u8> {
-        let gen_time = fields.gen_time.to_der_bytes();
+        let gen_time = fields.gen_time.to_tlv();
+        let gen_time = gen_time.as_bytes();
         let nonce_len = fields.nonce.map_or(0, |n| tlv_len(n.len()));
         let content_len = INTEGER_1.len()
             + self.policy_tlv.len()
@@ -365,7 +379,7 @@ impl TokenTemplate {
         out.extend_from_slice(&self.policy_tlv);
         out.extend_from_slice(fields.message_imprint_der);
         push_tlv(&mut out, tag::INTEGER, fields.serial);
-        out.extend_from_slice(&gen_time);
+        out.extend_from_slice(gen_time);
         out.extend_from_slice(&self.accuracy_tlv);
         // ordering: FALSE, the DEFAULT, so absent.
         if let Some(nonce) = fields.nonce {
@@ -380,15 +394,22 @@ impl TokenTemplate {
     #[must_use]
     pub fn signed_attributes(&self, tst_info: &[u8]) -> SignedAttributes {
         let (message_digest, md_len) = hash_parts(self.digest_algorithm, &[tst_info]);
-        let mut md_attribute =
-            Vec::with_capacity(self.message_digest_attribute_prefix.len() + md_len);
-        md_attribute.extend_from_slice(&self.message_digest_attribute_prefix);
-        md_attribute.extend_from_slice(message_digest.get(..md_len).unwrap_or(&[]));
+        // The messageDigest attribute, on the stack (its size is checked in `new`).
+        let mut md_buffer = [0u8; MESSAGE_DIGEST_ATTRIBUTE_MAX];
+        let md_parts = [
+            self.message_digest_attribute_prefix.as_slice(),
+            message_digest.get(..md_len).unwrap_or(&[]),
+        ];
+        let md_attribute_len: usize = md_parts.iter().map(|p| p.len()).sum();
+        for (slot, byte) in md_buffer.iter_mut().zip(md_parts.into_iter().flatten()) {
+            *slot = *byte;
+        }
+        let md_attribute = md_buffer.get(..md_attribute_len).unwrap_or(&[]);
 
         // DER orders the elements of a SET OF by their encodings (X.690 clause 11.6).
         let mut attributes = [
             self.content_type_attribute.as_slice(),
-            md_attribute.as_slice(),
+            md_attribute,
             self.signing_certificate_attribute.as_slice(),
         ];
         attributes.sort_unstable();
@@ -397,9 +418,9 @@ impl TokenTemplate {
         for attribute in attributes {
             content.extend_from_slice(attribute);
         }
-        let mut header = Vec::with_capacity(6);
-        push_header(&mut header, tag::SET, content.len());
-        let (digest, digest_len) = hash_parts(self.digest_algorithm, &[&header, &content]);
+        let header = HeaderBytes::new(tag::SET, content.len());
+        let (digest, digest_len) =
+            hash_parts(self.digest_algorithm, &[header.as_bytes(), &content]);
         SignedAttributes {
             content,
             digest,

@@ -12,6 +12,63 @@ use crate::pki::PkiError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TstTime(OffsetDateTime);
 
+/// Longest value: 14 digits, `.`, 9 digits, `Z`.
+const TEXT_MAX: usize = 25;
+/// Longest TLV: tag, one length octet, the value.
+const TLV_MAX: usize = 2 + TEXT_MAX;
+
+/// The characters of a [`TstTime`], on the stack.
+struct TimeText {
+    bytes: [u8; TEXT_MAX],
+    len: usize,
+}
+
+impl TimeText {
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    /// `value` in exactly `width` decimal digits, zero-padded (higher digits dropped).
+    fn push_digits(&mut self, mut value: u32, width: usize) {
+        let start = self.len;
+        for _ in 0..width {
+            self.push(b'0');
+        }
+        for slot in self
+            .bytes
+            .get_mut(start..self.len)
+            .into_iter()
+            .flatten()
+            .rev()
+        {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The DER TLV of a [`TstTime`], on the stack (see [`TstTime::to_tlv`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TstTimeTlv {
+    bytes: [u8; TLV_MAX],
+    len: usize,
+}
+
+impl TstTimeTlv {
+    /// The encoded bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
 impl TstTime {
     /// The time `t`, kept to the nanosecond; refused outside years 0000-9999.
     pub fn new(t: OffsetDateTime) -> Result<Self, PkiError> {
@@ -34,35 +91,53 @@ impl TstTime {
     /// The whole DER TLV (tag, length, characters).
     #[must_use]
     pub fn to_der_bytes(self) -> Vec<u8> {
+        self.to_tlv().as_bytes().to_vec()
+    }
+
+    /// The whole DER TLV (tag, length, characters), without allocating: a token is built per
+    /// request.
+    #[must_use]
+    pub fn to_tlv(self) -> TstTimeTlv {
         let text = self.text();
-        let mut out = Vec::with_capacity(2 + text.len());
+        let value = text.as_bytes();
+        let mut bytes = [0; TLV_MAX];
         // At most 25 characters: the length is one octet.
-        out.push(0x18);
-        out.push(text.len() as u8);
-        out.extend_from_slice(text.as_bytes());
-        out
+        let header = [0x18, value.len() as u8];
+        for (slot, byte) in bytes.iter_mut().zip(header.iter().chain(value)) {
+            *slot = *byte;
+        }
+        TstTimeTlv {
+            bytes,
+            len: header.len() + value.len(),
+        }
     }
 
     /// The characters of the value, e.g. `20260301123456.25Z`.
-    fn text(self) -> String {
+    fn text(self) -> TimeText {
         let t = self.0;
-        let mut s = format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        let nanos = t.nanosecond();
+        let mut text = TimeText {
+            bytes: [0; TEXT_MAX],
+            len: 0,
+        };
+        // `new` keeps the year within 0000-9999; the other fields are in range by type.
+        text.push_digits(u32::try_from(t.year()).unwrap_or(0), 4);
+        text.push_digits(u32::from(u8::from(t.month())), 2);
+        text.push_digits(u32::from(t.day()), 2);
+        text.push_digits(u32::from(t.hour()), 2);
+        text.push_digits(u32::from(t.minute()), 2);
+        text.push_digits(u32::from(t.second()), 2);
+        let mut nanos = t.nanosecond();
         if nanos != 0 {
-            let fraction = format!("{nanos:09}");
-            s.push('.');
-            s.push_str(fraction.trim_end_matches('0'));
+            let mut digits = 9;
+            while nanos.is_multiple_of(10) {
+                nanos /= 10;
+                digits -= 1;
+            }
+            text.push(b'.');
+            text.push_digits(nanos, digits);
         }
-        s.push('Z');
-        s
+        text.push(b'Z');
+        text
     }
 
     /// Parses exactly `YYYYMMDDHHMMSS[.f+]Z` (1 to 9 fraction digits, the last not `0`).
@@ -118,7 +193,7 @@ impl FixedTag for TstTime {
 
 impl EncodeValue for TstTime {
     fn value_len(&self) -> der::Result<Length> {
-        Length::try_from(self.text().len())
+        Length::try_from(self.text().len)
     }
 
     fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {

@@ -29,7 +29,7 @@ mod gen_time;
 mod status;
 
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, sha256_algorithm};
-pub use gen_time::TstTime;
+pub use gen_time::{TstTime, TstTimeTlv};
 pub use status::{PkiFailureInfo, PkiStatus, PkiStatusInfo};
 
 /// The hash of the data to be time-stamped (RFC 3161 section 2.4.1).
@@ -348,10 +348,19 @@ mod tests {
                 datetime!(2026-03-01 12:34:56.000000001 UTC),
                 "20260301123456.000000001Z",
             ),
+            (
+                datetime!(9999-12-31 23:59:59.999999999 UTC),
+                "99991231235959.999999999Z",
+            ),
+            (datetime!(0000-01-01 00:00:00.1 UTC), "00000101000000.1Z"),
+            (datetime!(2026-03-01 12:34:56.12 UTC), "20260301123456.12Z"),
         ];
         for (t, text) in cases {
             let g = TstTime::new(t).unwrap();
             let der = g.to_der().unwrap();
+            // The stack encoding used per token is the same TLV.
+            assert_eq!(g.to_tlv().as_bytes(), der.as_slice(), "{text}");
+            assert_eq!(g.to_der_bytes(), der, "{text}");
             assert_eq!(der[0], 0x18);
             assert_eq!(usize::from(der[1]), text.len());
             assert_eq!(&der[2..], text.as_bytes());
