@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const QTSP: &str = env!("CARGO_BIN_EXE_qtsp");
+use common::process::{QTSP, Server};
 
 fn qtsp(data_dir: &Path) -> Command {
     let mut command = Command::new(QTSP);
@@ -37,61 +37,8 @@ fn init(data_dir: &Path) -> String {
     stdout
 }
 
-struct Server {
-    child: Child,
-    public: SocketAddr,
-    api: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(data_dir: &Path) -> Server {
-    let mut child = qtsp(data_dir)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = sender.send(line);
-        }
-    });
-    let (mut public, mut api) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while public.is_none() || api.is_none() {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("qtsp serve did not print its listeners: {seen:#?}"));
-        let address = |prefix: &str| {
-            line.split(prefix)
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-        };
-        if line.starts_with("qtsp: public listener") {
-            public = address("http://");
-        } else if line.starts_with("qtsp: API listener") {
-            api = address("https://");
-        }
-        seen.push(line);
-    }
-    // Keep draining stderr so that the child never blocks on a full pipe.
-    std::thread::spawn(move || while receiver.recv().is_ok() {});
-    Server {
-        child,
-        public: public.unwrap(),
-        api: api.unwrap(),
-    }
+    Server::start(qtsp(data_dir))
 }
 
 fn tls_client(data_dir: &Path) -> reqwest::Client {
@@ -101,14 +48,6 @@ fn tls_client(data_dir: &Path) -> reqwest::Client {
         .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
         .build()
         .unwrap()
-}
-
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,14 +187,14 @@ async fn init_is_idempotent_then_serve_answers_over_tls_and_stops_gracefully() {
         let url = format!("https://localhost:{}/health/ready", server.api.port());
         tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
     };
-    terminate(&server.child);
+    server.send_term();
     let status = in_flight.await.unwrap();
     if let Ok(status) = status {
         assert_eq!(status, 200);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
+        if let Some(exit) = server.try_wait() {
             break exit;
         }
         assert!(Instant::now() < deadline, "qtsp serve ignored SIGTERM");

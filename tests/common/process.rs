@@ -68,13 +68,23 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// SIGTERM, then waits (up to 30 s) for the process to exit; returns how it exited.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM, without waiting.
+    pub fn send_term(&self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
+    }
+
+    /// How the process exited, if it has.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for the process to exit; returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.send_term();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(exit) = self.child.try_wait().unwrap() {
