@@ -7,15 +7,13 @@
 
 mod common;
 
-use common::process::{Server, qtsp, run_ok, storage};
+use common::process::{Server, init_with_people, qtsp, run_ok, storage};
 
 use std::path::{Path, PathBuf};
 
 use common::pki::{generate, hsm, issue, openssl, pkilint, run_pkilint};
 use der::Decode;
-use qtsp::storage::{
-    CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,
-};
+use qtsp::storage::{CertificateRecord, RevocationReason, RevocationRequest, Storage};
 use time::OffsetDateTime;
 
 async fn revoke(
@@ -142,30 +140,8 @@ fn lint(crl: &Path, kind: &str) {
 async fn crls_list_revocations_verify_with_openssl_and_pass_pkilint() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("var");
-    run_ok(qtsp(&data).arg("init"));
-    // A few qualified natural-person certificates through the CA pipeline.
-    run_ok(qtsp(&data).args([
-        "bench",
-        "issue",
-        "--seconds",
-        "0.5",
-        "--concurrency",
-        "1",
-        "--no-baseline",
-    ]));
+    let people = init_with_people(&data, 4).await;
     let db = storage(&data).await;
-    let people: Vec<CertificateRecord> = db
-        .certificates_by_issuer("qualified-ca", None, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.profile == "qualified-natural-person" && c.state == CertificateState::Issued)
-        .collect();
-    assert!(
-        people.len() >= 4,
-        "only {} certificates issued",
-        people.len()
-    );
     let invalidity = OffsetDateTime::now_utc() - time::Duration::hours(2);
     revoke(
         &db,

@@ -10,15 +10,13 @@
 
 mod common;
 
-use common::process::{Server, qtsp, run_ok, storage};
+use common::process::{Server, init_with_people, qtsp, storage};
 
 use base64::Engine as _;
 use common::metrics::metric;
 use common::ocsp::{get_query, lint, ocsp, query};
 use common::pki::{openssl, write_cert};
-use qtsp::storage::{
-    CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,
-};
+use qtsp::storage::{CertificateRecord, RevocationReason, RevocationRequest, Storage};
 use time::OffsetDateTime;
 
 async fn revoke(db: &Storage, certificate: &CertificateRecord, reason: RevocationReason) {
@@ -37,29 +35,8 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path();
     let data = tmp.join("var");
-    run_ok(qtsp(&data).arg("init"));
-    run_ok(qtsp(&data).args([
-        "bench",
-        "issue",
-        "--seconds",
-        "0.5",
-        "--concurrency",
-        "1",
-        "--no-baseline",
-    ]));
+    let people = init_with_people(&data, 2).await;
     let db = storage(&data).await;
-    let people: Vec<CertificateRecord> = db
-        .certificates_by_issuer("qualified-ca", None, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.profile == "qualified-natural-person" && c.state == CertificateState::Issued)
-        .collect();
-    assert!(
-        people.len() >= 2,
-        "only {} certificates issued",
-        people.len()
-    );
     let (_, good_pem) = write_cert(tmp, "good", people[0].der.as_ref().unwrap());
     let (_, revoked_pem) = write_cert(tmp, "revoked", people[1].der.as_ref().unwrap());
     revoke(&db, &people[1], RevocationReason::KeyCompromise).await;

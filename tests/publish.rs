@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::process::{Server, qtsp, run_ok, storage};
+use common::process::{Server, init_with_people, qtsp, run_ok, storage};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,9 +19,7 @@ use base64::Engine as _;
 use common::pki::{openssl, write_cert};
 use der::Decode;
 use qtsp::pki::ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus};
-use qtsp::storage::{
-    CertificateRecord, CertificateState, RevocationReason, RevocationRequest, Storage,
-};
+use qtsp::storage::{CertificateRecord, RevocationReason, RevocationRequest, Storage};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -39,26 +37,7 @@ async fn setup() -> Setup {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("var");
-    run_ok(qtsp(&data).arg("init"));
-    run_ok(qtsp(&data).args([
-        "bench",
-        "issue",
-        "--seconds",
-        "0.5",
-        "--concurrency",
-        "1",
-        "--no-baseline",
-    ]));
-    let db = storage(&data).await;
-    let people: Vec<CertificateRecord> = db
-        .certificates_by_issuer("qualified-ca", None, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.profile == "qualified-natural-person" && c.state == CertificateState::Issued)
-        .collect();
-    db.close().await;
-    assert!(people.len() >= 4, "only {} certificates", people.len());
+    let people = init_with_people(&data, 4).await;
     Setup { dir, data, people }
 }
 

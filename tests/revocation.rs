@@ -7,16 +7,13 @@
 
 mod common;
 
-use common::process::{Server, qtsp, run_ok};
+use common::process::{Server, init_with_people, qtsp, run_ok, storage};
 
 use std::path::Path;
 use std::process::Command;
 
 use common::pki::openssl;
-use qtsp::storage::{
-    AuditRecord, CertificateRecord, CertificateSerial, CertificateState, RevocationReason, Storage,
-    StorageOptions,
-};
+use qtsp::storage::{AuditRecord, CertificateRecord, CertificateSerial, RevocationReason, Storage};
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
@@ -52,12 +49,6 @@ fn tls_client(data_dir: &Path) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
         .build()
-        .unwrap()
-}
-
-async fn storage(data_dir: &Path) -> Storage {
-    Storage::open_sqlite(&data_dir.join("qtsp.db"), StorageOptions::default())
-        .await
         .unwrap()
 }
 
@@ -137,25 +128,8 @@ fn assert_csc_error(answer: &Answer, status: u16, error: &str, contains: &str) {
 async fn revoke_by_cli_and_admin_api_then_the_crl_lists_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("var");
-    run_ok(qtsp(&data).arg("init"));
-    run_ok(qtsp(&data).args([
-        "bench",
-        "issue",
-        "--seconds",
-        "0.5",
-        "--concurrency",
-        "1",
-        "--no-baseline",
-    ]));
+    let people = init_with_people(&data, 3).await;
     let db = storage(&data).await;
-    let people: Vec<CertificateRecord> = db
-        .certificates_by_issuer("qualified-ca", None, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.profile == "qualified-natural-person" && c.state == CertificateState::Issued)
-        .collect();
-    assert!(people.len() >= 3, "only {} certificates", people.len());
     assert!(revocation_records(&db).await.is_empty());
 
     // --- CLI -----------------------------------------------------------------------------

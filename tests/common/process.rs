@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qtsp::storage::{Storage, StorageOptions};
+use qtsp::storage::{CertificateRecord, CertificateState, Storage, StorageOptions};
 
 pub const QTSP: &str = env!("CARGO_BIN_EXE_qtsp");
 
@@ -51,6 +51,37 @@ pub async fn storage(data_dir: &Path) -> Storage {
     Storage::open_sqlite(&data_dir.join("qtsp.db"), StorageOptions::default())
         .await
         .unwrap()
+}
+
+/// `qtsp init` on `data_dir`, then a few qualified natural-person certificates through the CA
+/// pipeline (`qtsp bench issue`, half a second, one at a time): the issued ones, at least
+/// `at_least` of them.
+pub async fn init_with_people(data_dir: &Path, at_least: usize) -> Vec<CertificateRecord> {
+    run_ok(qtsp(data_dir).arg("init"));
+    run_ok(qtsp(data_dir).args([
+        "bench",
+        "issue",
+        "--seconds",
+        "0.5",
+        "--concurrency",
+        "1",
+        "--no-baseline",
+    ]));
+    let db = storage(data_dir).await;
+    let people: Vec<CertificateRecord> = db
+        .certificates_by_issuer("qualified-ca", None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.profile == "qualified-natural-person" && c.state == CertificateState::Issued)
+        .collect();
+    db.close().await;
+    assert!(
+        people.len() >= at_least,
+        "only {} certificates issued",
+        people.len()
+    );
+    people
 }
 
 /// A running `qtsp serve`, killed when dropped.
