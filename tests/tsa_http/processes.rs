@@ -1,10 +1,9 @@
 //! The processes and clients the tests drive: `qtsp init` and `qtsp serve`, HTTP, the SQLite
 //! database of a data dir, and the `openssl` command line.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,62 +49,27 @@ pub(crate) fn run_ok(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A running `qtsp serve`; killed if the test fails before [`Server::stop`].
+/// A running `qtsp serve` (started and killed by [`common::process::Server`]) whose standard error
+/// is kept for the failure messages; killed if the test fails before [`Server::stop`].
 pub(crate) struct Server {
-    child: Child,
+    process: crate::common::process::Server,
     pub(crate) public: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    /// Runs `command serve` and waits for its public listener's address on stderr.
-    pub(crate) fn start(mut command: Command) -> Self {
-        let mut child = command
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
+    /// Runs `command serve` and waits for its listeners' addresses on stderr.
+    pub(crate) fn start(command: Command) -> Self {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (sender, receiver) = std::sync::mpsc::channel();
-        {
-            // Keeps draining stderr, so that the child never blocks on a full pipe.
+        let process = crate::common::process::Server::start_inspecting(command, {
             let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock().unwrap().push(line.clone());
-                    let _ = sender.send(line);
-                }
-            });
+            move |line| log.lock().unwrap().push(line.to_owned())
+        });
+        Self {
+            public: process.public,
+            process,
+            log,
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let public = loop {
-            let line = receiver
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "qtsp serve did not print its public listener:\n{}",
-                        log.lock().unwrap().join("\n")
-                    )
-                });
-            if let Some(address) = line
-                .strip_prefix("qtsp: public listener http://")
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-            {
-                break address;
-            }
-        };
-        Self { child, public, log }
     }
 
     pub(crate) fn tsa_url(&self) -> String {
@@ -117,7 +81,7 @@ impl Server {
     }
 
     pub(crate) fn assert_running(&mut self) {
-        let exit = self.child.try_wait().unwrap();
+        let exit = self.process.try_wait();
         assert!(
             exit.is_none(),
             "qtsp serve exited ({exit:?}):\n{}",
@@ -127,14 +91,10 @@ impl Server {
 
     /// SIGTERM, then a clean exit: in-flight requests answered, records and journal written.
     pub(crate) async fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.process.send_term();
         let deadline = Instant::now() + Duration::from_secs(30);
         let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
+            if let Some(exit) = self.process.try_wait() {
                 break exit;
             }
             assert!(
