@@ -224,15 +224,7 @@ fn ensure_kek(session: &Session, label: &str, id: &KeyId) -> Result<KeyRef> {
             label,
         });
     }
-    let others = session
-        .find_objects(&[
-            Attribute::Token(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-        ])
-        .map_err(HsmError::pkcs11("C_FindObjects"))?;
-    if !others.is_empty() {
-        return Err(HsmError::KeyExists { id: id.clone() });
-    }
+    keys::ensure_id_free(session, id)?;
     let handle = session
         .generate_key(&Mechanism::AesKeyGen, &kek_template(label, id))
         .map_err(HsmError::pkcs11("C_GenerateKey"))?;

@@ -1,4 +1,5 @@
-//! Finding token objects by class and CKA_ID ([`Class`], [`find_one`], [`require_one`]).
+//! Finding token objects by class and CKA_ID ([`Class`], [`find_one`], [`require_one`]), and
+//! making sure a new key's CKA_ID is free ([`ensure_id_free`]).
 
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState};
@@ -48,6 +49,22 @@ pub(crate) fn find_token_objects(
         ensure_logged_in(session)?;
     }
     Ok(found)
+}
+
+/// Refuses with [`HsmError::KeyExists`] when any token object already carries this CKA_ID: a new
+/// key must not share its id with anything on the token.
+pub(crate) fn ensure_id_free(session: &Session, id: &KeyId) -> Result<()> {
+    let existing = session
+        .find_objects(&[
+            Attribute::Token(true),
+            Attribute::Id(id.as_bytes().to_vec()),
+        ])
+        .map_err(HsmError::pkcs11("C_FindObjects"))?;
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(HsmError::KeyExists { id: id.clone() })
+    }
 }
 
 /// An empty search in a session that lost its login is not an answer (private objects are

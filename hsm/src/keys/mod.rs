@@ -17,7 +17,7 @@ use crate::error::{HsmError, Result};
 
 pub use attributes::PrivateKeyAttributes;
 pub(crate) use attributes::{get_bools, public_key_spki, read_kind, read_label};
-pub(crate) use lookup::{Class, find_one, require_one};
+pub(crate) use lookup::{Class, ensure_id_free, find_one, require_one};
 pub use ops::GeneratedKey;
 pub(crate) use spec::KeyKind;
 pub use spec::{EcCurve, KeySpec};

@@ -1,10 +1,8 @@
 //! The async key operations of [`crate::Hsm`]: generate a token key pair, find it, read it back,
 //! destroy it.
 
-use cryptoki::object::Attribute;
-
 use super::attributes::{public_key_spki, read_label, read_private_attributes};
-use super::lookup::{Class, find_one, find_token_objects, require_one};
+use super::lookup::{Class, ensure_id_free, find_one, find_token_objects, require_one};
 use super::template::{token_private_template, token_public_template};
 use super::{KeyId, KeyRef, KeySpec, PrivateKeyAttributes};
 use crate::error::{HsmError, Result};
@@ -43,15 +41,7 @@ impl crate::Hsm {
         let generated = self
             .submit_exclusive(move |ctx| {
                 let session = ctx.session()?;
-                let existing = session
-                    .find_objects(&[
-                        Attribute::Token(true),
-                        Attribute::Id(id.as_bytes().to_vec()),
-                    ])
-                    .map_err(HsmError::pkcs11("C_FindObjects"))?;
-                if !existing.is_empty() {
-                    return Err(HsmError::KeyExists { id: id.clone() });
-                }
+                ensure_id_free(session, &id)?;
                 let (public, private) = session
                     .generate_key_pair(
                         &spec.keygen_mechanism(),
