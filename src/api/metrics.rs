@@ -1,6 +1,8 @@
 //! `GET /metrics` in the Prometheus text format: request counts and latency per listener and status
 //! class. Counters are plain atomics: no lock on the request path.
 
+use crate::tsa::CommitLatencySnapshot;
+use crate::tsa::commit_latency::BUCKET_BOUNDS_MICROS;
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
@@ -118,6 +120,9 @@ pub(super) async fn track(
 
 pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoResponse {
     let mut out = state.metrics.render();
+    if let Some(tsa) = &state.tsa {
+        render_tsa_commits(&mut out, &tsa.commit_latency().snapshot());
+    }
     if let Some(ocsp) = &state.ocsp {
         render_ocsp(&mut out, ocsp);
     }
@@ -125,6 +130,33 @@ pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoRes
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
     )
+}
+
+/// The TSA's group commits: a histogram of their durations (every token waits for its commit,
+/// so a slow database shows here first) and the token records they made durable.
+fn render_tsa_commits(out: &mut String, commits: &CommitLatencySnapshot) {
+    let name = "qtsp_tsa_commit_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time taken by the TSA's group commits of token records."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0u64;
+    for (count, bound) in commits.buckets.iter().zip(BUCKET_BOUNDS_MICROS) {
+        cumulative += count;
+        let le = bound as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", commits.commits);
+    let _ = writeln!(out, "{name}_sum {}", commits.micros as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {}", commits.commits);
+    let name = "qtsp_tsa_committed_records_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Token records made durable by the TSA's group commits."
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name} {}", commits.records);
 }
 
 /// The OCSP responders' counters, summed over the CAs: HSM signatures (of which the
@@ -165,6 +197,32 @@ fn render_ocsp(out: &mut String, ocsp: &crate::ocsp::OcspService) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tsa_commits_render_as_a_cumulative_histogram() {
+        let latency = crate::tsa::CommitLatency::default();
+        latency.observe(4, std::time::Duration::from_micros(400));
+        latency.observe(6, std::time::Duration::from_micros(1_500));
+        latency.observe(1, std::time::Duration::from_secs(5));
+        let mut text = String::new();
+        render_tsa_commits(&mut text, &latency.snapshot());
+        for line in [
+            "# TYPE qtsp_tsa_commit_seconds histogram",
+            "qtsp_tsa_commit_seconds_bucket{le=\"0.0005\"} 1",
+            "qtsp_tsa_commit_seconds_bucket{le=\"0.001\"} 1",
+            "qtsp_tsa_commit_seconds_bucket{le=\"0.002\"} 2",
+            "qtsp_tsa_commit_seconds_bucket{le=\"2\"} 2",
+            "qtsp_tsa_commit_seconds_bucket{le=\"+Inf\"} 3",
+            "qtsp_tsa_commit_seconds_sum 5.0019",
+            "qtsp_tsa_commit_seconds_count 3",
+            "qtsp_tsa_committed_records_total 11",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn counts_by_listener_and_class() {

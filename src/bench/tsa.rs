@@ -148,6 +148,9 @@ struct Row {
     floor: LoadReport,
     max: LoadReport,
     half: LoadReport,
+    /// The recorder's group commits during the maximal and the half-rate phase.
+    max_commits: PhaseCommits,
+    half_commits: PhaseCommits,
     /// Paired rounds: the plain loop (one thread per session), then the tokens.
     rounds: Vec<super::PairedRound>,
 }
@@ -216,6 +219,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         let certificate =
             std::fs::read(&der_path).map_err(|_| AppError::NotInitialized { missing: der_path })?;
         let (tsa, tasks) = app.start_tsa_with(&journal, key, certificate).await?;
+        let commits = tsa.commit_latency().clone();
         let bound = app.bind().await?;
         let addr = bound.public_addr().ok_or_else(|| {
             AppError::InvalidArgument("the public listener has no address".into())
@@ -234,11 +238,15 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         load_config.duration = duration;
         load_config.warmup = Duration::from_secs(1);
         let floor = http_floor(load_config.clone()).await?; // closed loop, keep-alive
-        let max = run_load(load_config.clone(), factory.clone()).await?;
+        let (max, max_commits) =
+            PhaseCommits::during(&commits, run_load(load_config.clone(), factory.clone())).await;
+        let max = max?;
         load_config.mode = LoadMode::FixedRate {
             per_second: (max.rate_per_second / 2.0).max(1.0),
         };
-        let half = run_load(load_config.clone(), factory.clone()).await?;
+        let (half, half_commits) =
+            PhaseCommits::during(&commits, run_load(load_config.clone(), factory.clone())).await;
+        let half = half?;
 
         // Paired rounds (see `paired_rounds`), while the server still runs.
         let rounds = paired_rounds(
@@ -271,6 +279,8 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             floor,
             max,
             half,
+            max_commits,
+            half_commits,
             rounds,
         });
     }
@@ -326,6 +336,13 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             ratio(row.max.rate_per_second, most),
         );
     }
+    // Every token waits for its group commit: a slow flush of the storage device shows here.
+    for row in &rows {
+        println!(
+            "# {}: group commits at the maximal rate: {}; at half rate: {}",
+            row.key, row.max_commits, row.half_commits
+        );
+    }
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     for row in rows.iter().filter(|r| !r.rounds.is_empty()) {
         let (listed, median) = describe_rounds(&row.rounds);
@@ -337,6 +354,49 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         println!("# {}: {}", row.key, describe_cpu(&row.rounds, cpus));
     }
     Ok(())
+}
+
+/// The recorder's commits during one load phase (its warm-up included).
+#[derive(Debug, Clone, Copy)]
+struct PhaseCommits {
+    counted: crate::tsa::CommitLatencySnapshot,
+    longest: Duration,
+}
+
+impl PhaseCommits {
+    /// Runs `phase` and counts the commits made meanwhile.
+    async fn during<T>(
+        latency: &crate::tsa::CommitLatency,
+        phase: impl std::future::Future<Output = T>,
+    ) -> (T, Self) {
+        let before = latency.snapshot();
+        let _ = latency.take_max();
+        let out = phase.await;
+        let counted = latency.snapshot().since(&before);
+        let longest = latency.take_max();
+        (out, Self { counted, longest })
+    }
+}
+
+impl std::fmt::Display for PhaseCommits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.counted;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (Some(mean), p99) = (c.mean(), c.quantile_bound(0.99)) else {
+            return write!(f, "no commits");
+        };
+        // Beyond the last bucket the histogram only knows the longest commit.
+        let p99 = p99.unwrap_or(self.longest);
+        write!(
+            f,
+            "{} commits of {:.1} tokens, mean {:.2} ms, p99 <= {:.1} ms, longest {:.2} ms",
+            c.commits,
+            ratio(c.records as f64, c.commits as f64),
+            ms(mean),
+            ms(p99),
+            ms(self.longest),
+        )
+    }
 }
 
 /// The private key of a TSU of the bench hierarchy.

@@ -10,9 +10,10 @@
 //! 3. [`token`] builds the `TSTInfo` and the signed attributes from pre-encoded parts, the TSU
 //!    key signs their digest in the HSM, and the `SignedData` is assembled;
 //! 4. [`recorder`] makes the token's record durable (group commit, one audit event per batch)
-//!    before the response is released.
+//!    before the response is released; [`commit_latency`] counts how long its commits take.
 
 pub mod clock_guard;
+pub mod commit_latency;
 pub mod policy;
 pub mod recorder;
 pub mod request;
@@ -31,6 +32,7 @@ use crate::pki::tsp::{PkiFailureInfo, PkiStatus, PkiStatusInfo, TimeStampResp, T
 use crate::storage::{TimestampRecord, TimestampSerial};
 
 pub use clock_guard::{ClockEvent, ClockGuard};
+pub use commit_latency::{CommitLatency, CommitLatencySnapshot};
 pub use policy::TsaPolicy;
 pub use recorder::{RecordError, Recorder};
 pub use request::{
@@ -293,6 +295,12 @@ impl TimeStampAuthority {
                 clock_monitor,
             },
         ))
+    }
+
+    /// How long the group commits of token records have taken.
+    #[must_use]
+    pub fn commit_latency(&self) -> &Arc<CommitLatency> {
+        self.inner.recorder.commit_latency()
     }
 
     /// The TSU certificate (DER).

@@ -6,6 +6,7 @@
 //! then releases all their waiters: under load a batch grows to what arrived during the previous
 //! commit, so the cost of a commit (an fsync on SQLite) is shared instead of capping throughput.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{AuditEvent, Journal};
 use crate::storage::TimestampRecord;
+use crate::tsa::commit_latency::CommitLatency;
 
 /// Records waiting to be written, at most (senders wait when it is full).
 const QUEUE_DEPTH: usize = 16 * 1024;
@@ -66,6 +68,7 @@ struct Pending {
 #[derive(Clone, Debug)]
 pub struct Recorder {
     tx: mpsc::Sender<Pending>,
+    latency: Arc<CommitLatency>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -90,8 +93,15 @@ impl Recorder {
         gathering: Gathering,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(rx, journal, actor, gathering));
-        (Self { tx }, task)
+        let latency = Arc::new(CommitLatency::default());
+        let task = tokio::spawn(run(rx, journal, actor, gathering, latency.clone()));
+        (Self { tx, latency }, task)
+    }
+
+    /// How long the group commits have taken.
+    #[must_use]
+    pub fn commit_latency(&self) -> &Arc<CommitLatency> {
+        &self.latency
     }
 
     /// Queues `record` and waits until it is committed with its batch.
@@ -110,6 +120,7 @@ async fn run(
     journal: Journal,
     actor: String,
     gathering: Gathering,
+    latency: Arc<CommitLatency>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut records: Vec<TimestampRecord> = Vec::with_capacity(MAX_BATCH);
@@ -120,7 +131,9 @@ async fn run(
             records.push(pending.record);
             waiters.push(pending.done);
         }
+        let started = std::time::Instant::now();
         let outcome = commit(&journal, &actor, &records).await;
+        latency.observe(records.len(), started.elapsed());
         if let Err(error) = &outcome {
             tracing::error!(%error, count = records.len(), "time-stamp batch failed");
         }

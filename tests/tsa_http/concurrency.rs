@@ -100,6 +100,14 @@ pub(crate) async fn burst_and_records(
         ),
         total as u64
     );
+    // The recorder's commits: every token record in one of them, each commit in a bucket.
+    let committed = common::metrics::metric_in(&metrics, "qtsp_tsa_committed_records_total");
+    assert_eq!(committed, total as u64);
+    let commits = common::metrics::metric_in(&metrics, "qtsp_tsa_commit_seconds_count");
+    assert_eq!(
+        common::metrics::metric_in(&metrics, "qtsp_tsa_commit_seconds_bucket{le=\"+Inf\"}"),
+        commits
+    );
     server.stop().await;
 
     let storage = match storage {
@@ -139,6 +147,11 @@ pub(crate) async fn burst_and_records(
         })
         .collect();
     assert_eq!(batches.iter().sum::<u64>(), total as u64, "{batches:?}");
+    assert_eq!(
+        batches.len() as u64,
+        commits,
+        "one timestamp_batch event per commit"
+    );
     eprintln!("{total} tokens recorded in {} batches", batches.len());
     let report = run_ok(qtsp(data, database_url).args(["audit", "verify"]));
     assert!(report.contains("INTACT"), "{report}");
