@@ -285,13 +285,13 @@ pub(crate) fn check_digests<D: AsRef<[u8]>>(mech: SignMechanism, digests: &[D]) 
 
 /// A digest carried inside the job without a heap allocation (the longest is SHA-512).
 #[derive(Clone, Copy)]
-struct DigestBuf {
+pub(crate) struct DigestBuf {
     len: usize,
     bytes: [u8; 64],
 }
 
 impl DigestBuf {
-    fn new(digest: &[u8]) -> Result<Self> {
+    pub(crate) fn new(digest: &[u8]) -> Result<Self> {
         let mut bytes = [0u8; 64];
         bytes
             .get_mut(..digest.len())
@@ -303,7 +303,7 @@ impl DigestBuf {
         })
     }
 
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or(&[])
     }
 }

@@ -153,7 +153,7 @@ async fn batch_signer_answers_every_caller_with_its_own_signature() {
         .await
         .unwrap();
     let mech = SignMechanism::Ecdsa(DigestAlg::Sha384);
-    let signer = hsm.batch_signer(key.key.clone(), mech, 32);
+    let signer = hsm.batch_signer(key.key.clone(), mech);
     // A wrong digest length is refused before anything is queued.
     assert_eq!(signer.sign(&[0u8; 32]).await.unwrap_err().code(), "HSM011");
 
@@ -174,4 +174,81 @@ async fn batch_signer_answers_every_caller_with_its_own_signature() {
         done += 1;
     }
     assert_eq!(done, 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_signer_lets_other_jobs_through_while_its_queue_is_long() {
+    // One session: the batch signer's drainer and the other job compete for it.
+    let hsm = common::pool(1).await;
+    let key = hsm
+        .generate_key_pair(KeySpec::EcP384, "flood", &common::key_id("flood"))
+        .await
+        .unwrap();
+    let mech = SignMechanism::Ecdsa(DigestAlg::Sha384);
+    let signer = hsm.batch_signer(key.key.clone(), mech);
+    const FLOOD: usize = 400;
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..FLOOD {
+        let (signer, answered) = (signer.clone(), answered.clone());
+        tasks.spawn(async move {
+            let d = DigestAlg::Sha384.digest(format!("flood {i}").as_bytes());
+            signer.sign(&d).await.unwrap();
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    // Wait until the drainer is at work, then ask for one unrelated signature.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let d = DigestAlg::Sha384.digest(b"not part of the flood");
+    let sig = hsm.sign_digest(&key.key, mech, &d).await.unwrap();
+    let answered_meanwhile = answered.load(std::sync::atomic::Ordering::SeqCst);
+    common::verify(&key.spki_der, mech, &d, &sig);
+    eprintln!("{answered_meanwhile} of {FLOOD} queued signatures answered before the other job");
+    // The drainer ended its turn for the waiting job instead of signing the whole queue first.
+    assert!(
+        answered_meanwhile < FLOOD,
+        "the other job waited for all {FLOOD} queued signatures"
+    );
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), FLOOD);
+    hsm.destroy_key(&key.key).await.unwrap();
+    hsm.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_signer_answers_every_caller_when_the_key_is_missing() {
+    let hsm = common::pool(2).await;
+    let key = hsm
+        .generate_key_pair(KeySpec::EcP256, "gone", &common::key_id("gone"))
+        .await
+        .unwrap();
+    hsm.destroy_key(&key.key).await.unwrap();
+    let mech = SignMechanism::Ecdsa(DigestAlg::Sha256);
+    let signer = hsm.batch_signer(key.key.clone(), mech);
+    // Two waves: the second comes after the first wave's drainers have given up.
+    for wave in 0..2u32 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64u32 {
+            let signer = signer.clone();
+            tasks.spawn(async move {
+                let d = DigestAlg::Sha256.digest(format!("wave {wave} caller {i}").as_bytes());
+                signer.sign(&d).await
+            });
+        }
+        let mut failed = 0;
+        while let Some(r) = tasks.join_next().await {
+            let error = r.unwrap().unwrap_err();
+            // Every caller learns why: the key is not on the token (HSM007 inside HSM024).
+            assert_eq!(error.code(), "HSM024", "{error}");
+            assert!(error.to_string().contains("HSM007"), "{error}");
+            failed += 1;
+        }
+        assert_eq!(failed, 64);
+    }
+    assert_eq!(hsm.check().await.unwrap().sessions_alive, 2);
+    hsm.shutdown().await;
 }

@@ -283,9 +283,6 @@ pub(super) struct Inner {
     certificate_refusing: AtomicBool,
 }
 
-/// Signatures per HSM pool job, at most, when answers pile up (as for time-stamps).
-const SIGNATURES_PER_JOB: usize = 32;
-
 /// The OCSP responder of one delegated responder certificate, for the CAs that certified it.
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -341,7 +338,6 @@ impl OcspResponder {
         let batch = hsm.batch_signer(
             signer.key.clone(),
             crate::ca::sign_mechanism(signer.parts.algorithm),
-            SIGNATURES_PER_JOB,
         );
         let statuses = StatusReader::spawn(storage.clone());
         Ok(Self {

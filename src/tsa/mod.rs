@@ -214,13 +214,6 @@ struct Inner {
 /// How long before its TSU certificate expires readiness starts warning.
 pub const CERTIFICATE_WARNING: time::Duration = time::Duration::days(30);
 
-/// Signatures per HSM pool job, at most, when requests pile up (see [`BatchSigner`]; what is
-/// queued is shared among the free sessions). Measured here, larger jobs win for P-256 and
-/// P-384 alike: each job costs hand-offs between threads that a VM makes dear (paired rounds of
-/// `qtsp bench tsa`, P-384 tokens/plain: 32 -> 0.84-0.85, 64 -> 0.85-0.92, 128 -> 0.83-0.91
-/// with a p99 at half rate above 30 ms once).
-const SIGNATURES_PER_JOB: usize = 64;
-
 impl Inner {
     /// The shared dotted form of an imprint hash's OID.
     fn hash_oid(&self, alg: ImprintAlgorithm) -> Arc<str> {
@@ -267,9 +260,7 @@ impl TimeStampAuthority {
             hash_oids: ImprintAlgorithm::ALL.map(|a| Arc::from(a.oid().to_string())),
             node_id: setup.node_id.into(),
             template,
-            signer: setup
-                .hsm
-                .batch_signer(setup.key, mechanism, SIGNATURES_PER_JOB),
+            signer: setup.hsm.batch_signer(setup.key, mechanism),
             clock: setup.clock,
             guard,
             serials: serial::SerialGenerator::new(prefix),

@@ -36,7 +36,8 @@ use crate::module::{self, TokenAccess};
 
 pub use health::HealthReport;
 pub(crate) use session::CachedKey;
-use session::{SessionCtx, Shared};
+pub(crate) use session::SessionCtx;
+use session::Shared;
 use worker::{Job, Msg, PendingJob, worker_main};
 
 /// Largest random request served in one call.

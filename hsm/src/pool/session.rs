@@ -107,6 +107,8 @@ pub(crate) struct SessionCtx {
     /// Set by a job when a session object could not be destroyed: the session is then closed
     /// (which destroys its session objects) and re-opened after the job.
     pub(super) recycle: std::cell::Cell<bool>,
+    /// The pool's job queue, to tell whether other jobs wait for a session.
+    pub(super) queue: flume::Receiver<super::worker::Msg>,
 }
 
 impl std::fmt::Debug for SessionCtx {
@@ -126,6 +128,12 @@ impl SessionCtx {
     /// The logged-in session.
     pub(crate) fn session(&self) -> Result<&Session> {
         self.session.as_ref().ok_or(HsmError::WorkerLost)
+    }
+
+    /// True while other jobs wait for a free session: a job that could go on for long (a
+    /// [`crate::BatchSigner`]'s turn) ends early so that they get their turn.
+    pub(crate) fn jobs_waiting(&self) -> bool {
+        !self.queue.is_empty()
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

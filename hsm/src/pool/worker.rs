@@ -110,6 +110,7 @@ pub(super) fn worker_main(
         private_keys: HashMap::new(),
         secret_keys: HashMap::new(),
         recycle: std::cell::Cell::new(false),
+        queue: rx.clone(),
     };
     ctx.set_alive(true);
     let _ = ready.send(Ok(()));
