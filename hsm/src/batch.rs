@@ -49,6 +49,7 @@ struct Request {
 /// Signs digests with one key, many callers' digests per pool job. Cheap to clone.
 #[derive(Clone)]
 pub struct BatchSigner {
+    hsm: Hsm,
     queue: Arc<Queue>,
 }
 
@@ -61,8 +62,9 @@ impl std::fmt::Debug for BatchSigner {
     }
 }
 
+/// What the drainer jobs share with the callers. It holds no [`Hsm`]: a job queued in the pool must
+/// not keep the pool alive (the pool's queue would then hold the pool).
 struct Queue {
-    hsm: Hsm,
     key: KeyRef,
     mechanism: SignMechanism,
     room: Arc<Semaphore>,
@@ -112,7 +114,7 @@ impl BatchSigner {
             start
         };
         if start {
-            tokio::spawn(self.queue.clone().drainer());
+            tokio::spawn(self.queue.clone().drainer(self.hsm.clone()));
         }
         answer.await.map_err(|_| HsmError::WorkerLost)?
     }
@@ -123,8 +125,8 @@ impl Hsm {
     /// requests, one drainer job per session at most.
     pub fn batch_signer(&self, key: KeyRef, mechanism: SignMechanism) -> BatchSigner {
         BatchSigner {
+            hsm: self.clone(),
             queue: Arc::new(Queue {
-                hsm: self.clone(),
                 key,
                 mechanism,
                 room: Arc::new(Semaphore::new(QUEUE_DEPTH)),
@@ -142,13 +144,12 @@ impl Queue {
 
     /// Runs drainer turns in the pool until one finds the queue empty. If the pool fails the
     /// job, the last drainer answers what is still queued with the error.
-    async fn drainer(self: Arc<Self>) {
+    async fn drainer(self: Arc<Self>, hsm: Hsm) {
         loop {
             let queue = self.clone();
             let mut hand = Hand::default();
             let mut attempt = 0u32;
-            let turn = self
-                .hsm
+            let turn = hsm
                 .submit(move |ctx| {
                     attempt += 1;
                     queue.turn(ctx, &mut hand, attempt == 1)
