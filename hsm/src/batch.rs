@@ -188,7 +188,7 @@ impl Queue {
     fn turn(&self, ctx: &mut SessionCtx, hand: &mut Hand, may_retry: bool) -> Result<Turn> {
         match self.turn_inner(ctx, hand) {
             Ok(turn) => Ok(turn),
-            Err(e) if may_retry && (e.is_session_lost() || e.is_stale_handle()) => {
+            Err(e) if may_retry && e.is_retried_by_pool() => {
                 hand.answer_signed();
                 Err(e)
             }

@@ -284,6 +284,12 @@ impl HsmError {
             )
         )
     }
+
+    /// True when the pool runs a failed job once more (after re-opening the session or dropping
+    /// the handle cache): [`Self::is_session_lost`] or [`Self::is_stale_handle`].
+    pub(crate) fn is_retried_by_pool(&self) -> bool {
+        self.is_session_lost() || self.is_stale_handle()
+    }
 }
 
 impl From<der::Error> for HsmError {
