@@ -89,4 +89,28 @@ fn bench_tsa_answers_tokens_and_reports_cpu_per_token() {
         assert!(count >= 1.0 && per_commit >= 1.0, "{phase}");
         assert!(mean > 0.0 && mean <= longest && p99 > 0.0, "{phase}");
     }
+
+    // Each phase's tokens: how long they waited for their signature and for their record.
+    let waits = out
+        .lines()
+        .find(|l| l.starts_with("# ec-p256: a token's waits at the maximal rate: "))
+        .unwrap_or_else(|| panic!("no waits line in:\n{out}"));
+    let (max_phase, half_phase) = waits
+        .split_once("; at half rate: ")
+        .unwrap_or_else(|| panic!("no half-rate part: {waits}"));
+    for phase in [max_phase, half_phase] {
+        let phase = phase.rsplit(": ").next().unwrap_or(phase);
+        // e.g. "signature p50 <= 1.00 ms, p99 <= 5.0 ms, longest 6.10 ms; record p50 <= ..."
+        let (signature, record) = phase
+            .split_once("; record ")
+            .unwrap_or_else(|| panic!("no record part: {phase}"));
+        for stage in [signature, record] {
+            let numbers = cpu_numbers(stage);
+            assert_eq!(numbers.len(), 5, "{stage}: {numbers:?}");
+            let (p50, p99, longest) = (numbers[1], numbers[3], numbers[4]);
+            assert!(p50 > 0.0 && p50 <= p99, "{stage}");
+            // (A bucket's bound may lie above the longest wait: no order between them.)
+            assert!(longest > 0.0, "{stage}");
+        }
+    }
 }

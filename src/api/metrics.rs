@@ -1,8 +1,8 @@
 //! `GET /metrics` in the Prometheus text format: request counts and latency per listener and status
 //! class. Counters are plain atomics: no lock on the request path.
 
-use crate::tsa::CommitLatencySnapshot;
-use crate::tsa::commit_latency::BUCKET_BOUNDS_MICROS;
+use crate::tsa::latency::BUCKET_BOUNDS_MICROS;
+use crate::tsa::{CommitLatencySnapshot, LatencySnapshot, TimeStampAuthority};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
@@ -121,7 +121,7 @@ pub(super) async fn track(
 pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoResponse {
     let mut out = state.metrics.render();
     if let Some(tsa) = &state.tsa {
-        render_tsa_commits(&mut out, &tsa.commit_latency().snapshot());
+        render_tsa(&mut out, tsa);
     }
     if let Some(ocsp) = &state.ocsp {
         render_ocsp(&mut out, ocsp);
@@ -132,24 +132,33 @@ pub(super) async fn render(State(state): State<super::ApiState>) -> impl IntoRes
     )
 }
 
-/// The TSA's group commits: a histogram of their durations (every token waits for its commit,
-/// so a slow database shows here first) and the token records they made durable.
-fn render_tsa_commits(out: &mut String, commits: &CommitLatencySnapshot) {
-    let name = "qtsp_tsa_commit_seconds";
-    let _ = writeln!(
+/// The TSA's latencies: its group commits (every token waits for its commit, so a slow
+/// database shows here first) with the token records they made durable, and each granted token's
+/// waits for its signature and for its record.
+fn render_tsa(out: &mut String, tsa: &TimeStampAuthority) {
+    render_tsa_commits(out, &tsa.commit_latency().snapshot());
+    let stages = tsa.token_stages();
+    render_histogram(
         out,
-        "# HELP {name} Time taken by the TSA's group commits of token records."
+        "qtsp_tsa_signature_wait_seconds",
+        "Time a granted time-stamp token waited for its signature (the signer's queue and the HSM).",
+        &stages.signature.snapshot(),
     );
-    let _ = writeln!(out, "# TYPE {name} histogram");
-    let mut cumulative = 0u64;
-    for (count, bound) in commits.buckets.iter().zip(BUCKET_BOUNDS_MICROS) {
-        cumulative += count;
-        let le = bound as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-    }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", commits.commits);
-    let _ = writeln!(out, "{name}_sum {}", commits.micros as f64 / 1e6);
-    let _ = writeln!(out, "{name}_count {}", commits.commits);
+    render_histogram(
+        out,
+        "qtsp_tsa_record_wait_seconds",
+        "Time a granted time-stamp token waited for its record to be committed.",
+        &stages.record.snapshot(),
+    );
+}
+
+fn render_tsa_commits(out: &mut String, commits: &CommitLatencySnapshot) {
+    render_histogram(
+        out,
+        "qtsp_tsa_commit_seconds",
+        "Time taken by the TSA's group commits of token records.",
+        &commits.commits,
+    );
     let name = "qtsp_tsa_committed_records_total";
     let _ = writeln!(
         out,
@@ -157,6 +166,21 @@ fn render_tsa_commits(out: &mut String, commits: &CommitLatencySnapshot) {
     );
     let _ = writeln!(out, "# TYPE {name} counter");
     let _ = writeln!(out, "{name} {}", commits.records);
+}
+
+/// One latency histogram, its buckets cumulative as Prometheus wants them.
+fn render_histogram(out: &mut String, name: &str, help: &str, histogram: &LatencySnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0u64;
+    for (count, bound) in histogram.buckets.iter().zip(BUCKET_BOUNDS_MICROS) {
+        cumulative += count;
+        let le = bound as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
+    let _ = writeln!(out, "{name}_sum {}", histogram.micros as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {}", histogram.count);
 }
 
 /// The OCSP responders' counters, summed over the CAs: HSM signatures (of which the
@@ -208,8 +232,10 @@ mod tests {
         render_tsa_commits(&mut text, &latency.snapshot());
         for line in [
             "# TYPE qtsp_tsa_commit_seconds histogram",
+            "qtsp_tsa_commit_seconds_bucket{le=\"0.00025\"} 0",
             "qtsp_tsa_commit_seconds_bucket{le=\"0.0005\"} 1",
             "qtsp_tsa_commit_seconds_bucket{le=\"0.001\"} 1",
+            "qtsp_tsa_commit_seconds_bucket{le=\"0.0015\"} 2",
             "qtsp_tsa_commit_seconds_bucket{le=\"0.002\"} 2",
             "qtsp_tsa_commit_seconds_bucket{le=\"2\"} 2",
             "qtsp_tsa_commit_seconds_bucket{le=\"+Inf\"} 3",

@@ -148,9 +148,10 @@ struct Row {
     floor: LoadReport,
     max: LoadReport,
     half: LoadReport,
-    /// The recorder's group commits during the maximal and the half-rate phase.
-    max_commits: PhaseCommits,
-    half_commits: PhaseCommits,
+    /// The recorder's group commits and the tokens' waits during the maximal and the half-rate
+    /// phase.
+    max_waits: PhaseWaits,
+    half_waits: PhaseWaits,
     /// Paired rounds: the plain loop (one thread per session), then the tokens.
     rounds: Vec<super::PairedRound>,
 }
@@ -219,7 +220,10 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         let certificate =
             std::fs::read(&der_path).map_err(|_| AppError::NotInitialized { missing: der_path })?;
         let (tsa, tasks) = app.start_tsa_with(&journal, key, certificate).await?;
-        let commits = tsa.commit_latency().clone();
+        let meters = PhaseMeters {
+            commits: tsa.commit_latency().clone(),
+            stages: tsa.token_stages().clone(),
+        };
         let bound = app.bind().await?;
         let addr = bound.public_addr().ok_or_else(|| {
             AppError::InvalidArgument("the public listener has no address".into())
@@ -238,14 +242,16 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         load_config.duration = duration;
         load_config.warmup = Duration::from_secs(1);
         let floor = http_floor(load_config.clone()).await?; // closed loop, keep-alive
-        let (max, max_commits) =
-            PhaseCommits::during(&commits, run_load(load_config.clone(), factory.clone())).await;
+        let (max, max_waits) = meters
+            .during(run_load(load_config.clone(), factory.clone()))
+            .await;
         let max = max?;
         load_config.mode = LoadMode::FixedRate {
             per_second: (max.rate_per_second / 2.0).max(1.0),
         };
-        let (half, half_commits) =
-            PhaseCommits::during(&commits, run_load(load_config.clone(), factory.clone())).await;
+        let (half, half_waits) = meters
+            .during(run_load(load_config.clone(), factory.clone()))
+            .await;
         let half = half?;
 
         // Paired rounds (see `paired_rounds`), while the server still runs.
@@ -279,8 +285,8 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             floor,
             max,
             half,
-            max_commits,
-            half_commits,
+            max_waits,
+            half_waits,
             rounds,
         });
     }
@@ -340,7 +346,15 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
     for row in &rows {
         println!(
             "# {}: group commits at the maximal rate: {}; at half rate: {}",
-            row.key, row.max_commits, row.half_commits
+            row.key, row.max_waits.commits, row.half_waits.commits
+        );
+    }
+    for row in &rows {
+        println!(
+            "# {}: a token's waits at the maximal rate: {}; at half rate: {}",
+            row.key,
+            row.max_waits.stages(),
+            row.half_waits.stages()
         );
     }
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -356,45 +370,124 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The recorder's commits during one load phase (its warm-up included).
+/// The server's latency meters that a load phase is measured with.
+struct PhaseMeters {
+    commits: Arc<crate::tsa::CommitLatency>,
+    stages: Arc<crate::tsa::TokenStages>,
+}
+
+impl PhaseMeters {
+    /// Runs `phase` and counts the commits and the tokens' waits meanwhile (its warm-up
+    /// included).
+    async fn during<T>(&self, phase: impl std::future::Future<Output = T>) -> (T, PhaseWaits) {
+        let (commit_h, signature_h, record_h) = (
+            &self.commits.commits,
+            &self.stages.signature,
+            &self.stages.record,
+        );
+        let commits_before = self.commits.snapshot();
+        let start = |h: &crate::tsa::LatencyHistogram| {
+            let _ = h.take_max();
+            h.snapshot()
+        };
+        let before = (start(commit_h), start(signature_h), start(record_h));
+        let out = phase.await;
+        let counted = |h: &crate::tsa::LatencyHistogram, earlier| Counted {
+            counted: h.snapshot().since(earlier),
+            longest: h.take_max(),
+        };
+        let (commits, signature, record) = (
+            counted(commit_h, &before.0),
+            counted(signature_h, &before.1),
+            counted(record_h, &before.2),
+        );
+        let commits = PhaseCommits {
+            records: self.commits.snapshot().since(&commits_before).records,
+            commits,
+        };
+        (
+            out,
+            PhaseWaits {
+                commits,
+                signature,
+                record,
+            },
+        )
+    }
+}
+
+/// What one load phase counted.
 #[derive(Debug, Clone, Copy)]
-struct PhaseCommits {
-    counted: crate::tsa::CommitLatencySnapshot,
+struct PhaseWaits {
+    commits: PhaseCommits,
+    /// Per token: the wait for its signature, and for its record.
+    signature: Counted,
+    record: Counted,
+}
+
+impl PhaseWaits {
+    /// "signature p50 <= .., p99 <= .., longest ..; record ...".
+    fn stages(&self) -> String {
+        format!("signature {}; record {}", self.signature, self.record)
+    }
+}
+
+/// One histogram's counts over a phase, and the longest duration it saw.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    counted: crate::tsa::LatencySnapshot,
     longest: Duration,
 }
 
-impl PhaseCommits {
-    /// Runs `phase` and counts the commits made meanwhile.
-    async fn during<T>(
-        latency: &crate::tsa::CommitLatency,
-        phase: impl std::future::Future<Output = T>,
-    ) -> (T, Self) {
-        let before = latency.snapshot();
-        let _ = latency.take_max();
-        let out = phase.await;
-        let counted = latency.snapshot().since(&before);
-        let longest = latency.take_max();
-        (out, Self { counted, longest })
+impl Counted {
+    /// An upper bound of the quantile: its bucket's bound, or the longest when that is less
+    /// (beyond the last bucket only the longest is known).
+    fn quantile(&self, q: f64) -> Duration {
+        self.counted
+            .quantile_bound(q)
+            .map_or(self.longest, |bound| bound.min(self.longest))
     }
+}
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        if self.counted.count == 0 {
+            return write!(f, "none");
+        }
+        write!(
+            f,
+            "p50 <= {:.2} ms, p99 <= {:.1} ms, longest {:.2} ms",
+            ms(self.quantile(0.5)),
+            ms(self.quantile(0.99)),
+            ms(self.longest),
+        )
+    }
+}
+
+/// The recorder's commits during one load phase.
+#[derive(Debug, Clone, Copy)]
+struct PhaseCommits {
+    commits: Counted,
+    /// Token records in them.
+    records: u64,
 }
 
 impl std::fmt::Display for PhaseCommits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let c = &self.counted;
+        let c = &self.commits.counted;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let (Some(mean), p99) = (c.mean(), c.quantile_bound(0.99)) else {
+        let Some(mean) = c.mean() else {
             return write!(f, "no commits");
         };
-        // Beyond the last bucket the histogram only knows the longest commit.
-        let p99 = p99.unwrap_or(self.longest);
         write!(
             f,
             "{} commits of {:.1} tokens, mean {:.2} ms, p99 <= {:.1} ms, longest {:.2} ms",
-            c.commits,
-            ratio(c.records as f64, c.commits as f64),
+            c.count,
+            ratio(self.records as f64, c.count as f64),
             ms(mean),
-            ms(p99),
-            ms(self.longest),
+            ms(self.commits.quantile(0.99)),
+            ms(self.commits.longest),
         )
     }
 }

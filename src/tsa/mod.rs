@@ -10,10 +10,11 @@
 //! 3. [`token`] builds the `TSTInfo` and the signed attributes from pre-encoded parts, the TSU
 //!    key signs their digest in the HSM, and the `SignedData` is assembled;
 //! 4. [`recorder`] makes the token's record durable (group commit, one audit event per batch)
-//!    before the response is released; [`commit_latency`] counts how long its commits take.
+//!    before the response is released; [`latency`] counts how long its commits take, and how
+//!    long each token waited for its signature and for its record.
 
 pub mod clock_guard;
-pub mod commit_latency;
+pub mod latency;
 pub mod policy;
 pub mod recorder;
 pub mod request;
@@ -32,7 +33,9 @@ use crate::pki::tsp::{PkiFailureInfo, PkiStatus, PkiStatusInfo, TimeStampResp, T
 use crate::storage::{TimestampRecord, TimestampSerial};
 
 pub use clock_guard::{ClockEvent, ClockGuard};
-pub use commit_latency::{CommitLatency, CommitLatencySnapshot};
+pub use latency::{
+    CommitLatency, CommitLatencySnapshot, LatencyHistogram, LatencySnapshot, TokenStages,
+};
 pub use policy::TsaPolicy;
 pub use recorder::{RecordError, Recorder};
 pub use request::{
@@ -206,6 +209,7 @@ struct Inner {
     guard: Arc<ClockGuard>,
     serials: serial::SerialGenerator,
     recorder: Recorder,
+    stages: Arc<TokenStages>,
     /// Set while requests are refused because the TSU certificate is not valid, so that the
     /// episode is logged once, not per request.
     certificate_refusing: std::sync::atomic::AtomicBool,
@@ -265,6 +269,7 @@ impl TimeStampAuthority {
             guard,
             serials: serial::SerialGenerator::new(prefix),
             recorder,
+            stages: Arc::default(),
             certificate_refusing: std::sync::atomic::AtomicBool::new(false),
         };
         let now = inner.clock.now();
@@ -292,6 +297,12 @@ impl TimeStampAuthority {
     #[must_use]
     pub fn commit_latency(&self) -> &Arc<CommitLatency> {
         self.inner.recorder.commit_latency()
+    }
+
+    /// How long granted tokens waited for their signature and for their record.
+    #[must_use]
+    pub fn token_stages(&self) -> &Arc<TokenStages> {
+        &self.inner.stages
     }
 
     /// The TSU certificate (DER).
@@ -375,8 +386,12 @@ impl TimeStampAuthority {
             nonce: request.nonce.as_deref(),
         });
         let signed = inner.template.signed_attributes(&tst_info);
+        let asked = std::time::Instant::now();
         let signature = match inner.signer.sign(signed.digest()).await {
-            Ok(signature) => signature,
+            Ok(signature) => {
+                inner.stages.signature.observe(asked.elapsed());
+                signature
+            }
             Err(error) => {
                 tracing::error!(%error, "time-stamping unit could not sign");
                 return service_rejection(&ServiceRefusal::SigningFailed);
@@ -397,9 +412,11 @@ impl TimeStampAuthority {
             requester,
             node_id: Some(inner.node_id.clone()),
         };
+        let handed = std::time::Instant::now();
         if let Err(error) = inner.recorder.record(record).await {
             return service_rejection(&ServiceRefusal::NotRecorded(error));
         }
+        inner.stages.record.observe(handed.elapsed());
         Reply {
             der,
             outcome: Outcome::Granted {

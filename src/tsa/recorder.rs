@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{AuditEvent, Journal};
 use crate::storage::TimestampRecord;
-use crate::tsa::commit_latency::CommitLatency;
+use crate::tsa::latency::CommitLatency;
 
 /// Records waiting to be written, at most (senders wait when it is full).
 const QUEUE_DEPTH: usize = 16 * 1024;

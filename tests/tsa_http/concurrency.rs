@@ -108,6 +108,19 @@ pub(crate) async fn burst_and_records(
         common::metrics::metric_in(&metrics, "qtsp_tsa_commit_seconds_bucket{le=\"+Inf\"}"),
         commits
     );
+    // Each granted token's two waits, one observation per token in each histogram.
+    for stage in [
+        "qtsp_tsa_signature_wait_seconds",
+        "qtsp_tsa_record_wait_seconds",
+    ] {
+        let count = common::metrics::metric_in(&metrics, &format!("{stage}_count"));
+        assert_eq!(count, total as u64, "{stage}");
+        assert_eq!(
+            common::metrics::metric_in(&metrics, &format!("{stage}_bucket{{le=\"+Inf\"}}")),
+            count,
+            "{stage}"
+        );
+    }
     server.stop().await;
 
     let storage = match storage {
