@@ -380,39 +380,50 @@ impl PhaseMeters {
     /// Runs `phase` and counts the commits and the tokens' waits meanwhile (its warm-up
     /// included).
     async fn during<T>(&self, phase: impl std::future::Future<Output = T>) -> (T, PhaseWaits) {
-        let (commit_h, signature_h, record_h) = (
-            &self.commits.commits,
-            &self.stages.signature,
-            &self.stages.record,
-        );
-        let commits_before = self.commits.snapshot();
-        let start = |h: &crate::tsa::LatencyHistogram| {
-            let _ = h.take_max();
-            h.snapshot()
-        };
-        let before = (start(commit_h), start(signature_h), start(record_h));
+        let records_before = self.commits.snapshot().records;
+        let commits = Counting::start(&self.commits.commits);
+        let signature = Counting::start(&self.stages.signature);
+        let record = Counting::start(&self.stages.record);
         let out = phase.await;
-        let counted = |h: &crate::tsa::LatencyHistogram, earlier| Counted {
-            counted: h.snapshot().since(earlier),
-            longest: h.take_max(),
-        };
-        let (commits, signature, record) = (
-            counted(commit_h, &before.0),
-            counted(signature_h, &before.1),
-            counted(record_h, &before.2),
-        );
         let commits = PhaseCommits {
-            records: self.commits.snapshot().since(&commits_before).records,
-            commits,
+            commits: commits.end(),
+            records: self
+                .commits
+                .snapshot()
+                .records
+                .saturating_sub(records_before),
         };
-        (
-            out,
-            PhaseWaits {
-                commits,
-                signature,
-                record,
-            },
-        )
+        let waits = PhaseWaits {
+            commits,
+            signature: signature.end(),
+            record: record.end(),
+        };
+        (out, waits)
+    }
+}
+
+/// A histogram counted over one phase.
+struct Counting<'h> {
+    histogram: &'h crate::tsa::LatencyHistogram,
+    start: crate::tsa::LatencySnapshot,
+}
+
+impl<'h> Counting<'h> {
+    /// Its counters now, and its longest duration starting over.
+    fn start(histogram: &'h crate::tsa::LatencyHistogram) -> Self {
+        let _ = histogram.take_max();
+        Self {
+            histogram,
+            start: histogram.snapshot(),
+        }
+    }
+
+    /// What it counted since [`Counting::start`].
+    fn end(self) -> Counted {
+        Counted {
+            counted: self.histogram.snapshot().since(&self.start),
+            longest: self.histogram.take_max(),
+        }
     }
 }
 
@@ -503,4 +514,40 @@ async fn unit_key(app: &App, unit: &str) -> Result<qtsp_hsm::KeyRef, AppError> {
         .find_key(&entity.key_id()?)
         .await?
         .ok_or_else(|| crate::tsa::TsaError::KeyMissing(entity.key_label()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::tsa::LatencyHistogram;
+
+    #[test]
+    fn a_phase_counts_its_own_waits_and_bounds_quantiles_by_the_longest() {
+        let histogram = LatencyHistogram::default();
+        histogram.observe(Duration::from_millis(40)); // before the phase: not counted
+        let counting = Counting::start(&histogram);
+        for _ in 0..99 {
+            histogram.observe(Duration::from_micros(600));
+        }
+        histogram.observe(Duration::from_millis(12));
+        let counted = counting.end();
+        assert_eq!(counted.counted.count, 100);
+        assert_eq!(counted.longest, Duration::from_millis(12));
+        // The 1 ms bucket holds 99 of the 100.
+        assert_eq!(counted.quantile(0.5), Duration::from_millis(1));
+        assert_eq!(counted.quantile(0.99), Duration::from_millis(1));
+        // The 15 ms bucket holds the last, but none was longer than 12 ms.
+        assert_eq!(counted.quantile(1.0), Duration::from_millis(12));
+        assert_eq!(
+            counted.to_string(),
+            "p50 <= 1.00 ms, p99 <= 1.0 ms, longest 12.00 ms"
+        );
+
+        // Past the last bucket only the longest is known.
+        let counting = Counting::start(&histogram);
+        histogram.observe(Duration::from_secs(3));
+        assert_eq!(counting.end().quantile(0.99), Duration::from_secs(3));
+        assert_eq!(Counting::start(&histogram).end().to_string(), "none");
+    }
 }
