@@ -195,7 +195,9 @@ async fn commit(
 
 /// SHA-256 over one line per record, in batch order:
 /// `<serial hex> <genTime, unix microseconds> <policy OID> <hash OID> <imprint hex>\n`.
-/// An auditor recomputes it from the `timestamps` table to tie each batch to its rows.
+/// It fixes what the batch wrote when it was committed. (The `timestamps` table does not say which
+/// batch a row belongs to, nor the order within it, so the rows alone do not yet let an auditor
+/// recompute a batch's digest: `qtsp audit verify` checks the journal's chain, not this.)
 #[must_use]
 pub fn batch_digest(records: &[TimestampRecord]) -> [u8; 32] {
     use std::fmt::Write as _;
