@@ -305,7 +305,6 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in &rows {
         tracing::debug!(key = row.key, max = ?row.max, half = ?row.half, "load reports");
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let best_raw = row.plain_one.max(row.plain_all).max(row.pool);
         println!(
             "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {} |",
@@ -380,18 +379,14 @@ impl PhaseMeters {
     /// Runs `phase` and counts the commits and the tokens' waits meanwhile (its warm-up
     /// included).
     async fn during<T>(&self, phase: impl std::future::Future<Output = T>) -> (T, PhaseWaits) {
-        let records_before = self.commits.snapshot().records;
+        let records_before = self.commits.records();
         let commits = Counting::start(&self.commits.commits);
         let signature = Counting::start(&self.stages.signature);
         let record = Counting::start(&self.stages.record);
         let out = phase.await;
         let commits = PhaseCommits {
             commits: commits.end(),
-            records: self
-                .commits
-                .snapshot()
-                .records
-                .saturating_sub(records_before),
+            records: self.commits.records().saturating_sub(records_before),
         };
         let waits = PhaseWaits {
             commits,
@@ -462,7 +457,6 @@ impl Counted {
 
 impl std::fmt::Display for Counted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         if self.counted.count == 0 {
             return write!(f, "none");
         }
@@ -487,7 +481,6 @@ struct PhaseCommits {
 impl std::fmt::Display for PhaseCommits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.commits.counted;
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let Some(mean) = c.mean() else {
             return write!(f, "no commits");
         };
@@ -501,6 +494,11 @@ impl std::fmt::Display for PhaseCommits {
             ms(self.commits.longest),
         )
     }
+}
+
+/// A duration in milliseconds, for printing.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The private key of a TSU of the bench hierarchy.
