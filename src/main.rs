@@ -83,6 +83,7 @@ enum CaCommand {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain and check every checkpoint signature; names the first broken record.
+    /// On the database, also recompute each time-stamp batch's digest from its rows.
     Verify {
         /// Verify an exported bundle offline instead of the database.
         #[arg(long, value_name = "DIR")]

@@ -107,7 +107,8 @@ fn audit_keys(config: &Config) -> Result<crate::audit::BundleKeys, AppError> {
     })
 }
 
-/// `qtsp audit verify [--bundle DIR]`: recompute the chain and the checkpoint signatures.
+/// `qtsp audit verify [--bundle DIR]`: recompute the chain and the checkpoint signatures, and
+/// (database only) each time-stamp batch's digest from its rows.
 pub async fn audit_verify(config: &Config, bundle: Option<&Path>) -> Result<(), AppError> {
     let report = match bundle {
         Some(dir) => crate::audit::verify_bundle(dir)?,

@@ -15,7 +15,8 @@ pub const CHECKPOINT_SIGNED: &str = "checkpoint_signed";
 /// An event of the audit journal.
 ///
 /// Field names are part of the journal format: rename nothing, add fields only with a new
-/// event type or as `Option`s.
+/// event type, or as `Option`s or `bool`s that default to `false` (absent from the payload when
+/// unset, so that older payloads read back the same).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -103,10 +104,16 @@ pub enum AuditEvent {
         /// genTime of the latest token.
         #[serde(with = "micros_time")]
         to: OffsetDateTime,
-        /// SHA-256 over the batch's records (see `crate::tsa::recorder::batch_digest`), so
+        /// SHA-256 over the batch's records (see [`super::timestamp_batch_digest`]), so
         /// that a record removed or altered in the database no longer matches the journal.
         #[serde(with = "hex32")]
         records_sha256: [u8; 32],
+        /// Each of the batch's rows in the `timestamps` table carries `batch_first_serial` =
+        /// `first_serial` and its `batch_position` (0 for the first), so `qtsp audit verify`
+        /// recomputes `records_sha256` from the table. `false` (absent) in batches written
+        /// before the table had these columns.
+        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        batch_columns: bool,
     },
     /// The clock lost its synchronization: time-stamping stops.
     ClockUnsynchronized {
@@ -364,6 +371,7 @@ mod tests {
                 from: datetime!(2026-11-23 10:00:00.000001 UTC),
                 to: datetime!(2026-11-23 10:00:00.250000 UTC),
                 records_sha256: [0xcd; 32],
+                batch_columns: true,
             },
             AuditEvent::ClockUnsynchronized {
                 source: "nts.example".into(),
@@ -444,9 +452,20 @@ mod tests {
         assert_eq!(
             batch.to_payload().unwrap(),
             format!(
-                r#"{{"count":64,"event":"timestamp_batch","first_serial":"10","from":"2026-11-23T10:00:00.000001Z","records_sha256":"{}","to":"2026-11-23T10:00:00.250000Z"}}"#,
+                r#"{{"batch_columns":true,"count":64,"event":"timestamp_batch","first_serial":"10","from":"2026-11-23T10:00:00.000001Z","records_sha256":"{}","to":"2026-11-23T10:00:00.250000Z"}}"#,
                 "cd".repeat(32)
             )
         );
+        // Written before the rows named their batch: no member, and read back as `false`.
+        let legacy = format!(
+            r#"{{"count":64,"event":"timestamp_batch","first_serial":"10","from":"2026-11-23T10:00:00.000001Z","records_sha256":"{}","to":"2026-11-23T10:00:00.250000Z"}}"#,
+            "cd".repeat(32)
+        );
+        let AuditEvent::TimestampBatch { batch_columns, .. } =
+            AuditEvent::from_payload(&legacy).unwrap()
+        else {
+            panic!("not a timestamp_batch: {legacy}");
+        };
+        assert!(!batch_columns);
     }
 }

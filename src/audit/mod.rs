@@ -58,7 +58,10 @@
 //! [`VerifyReport`] naming the first broken record and why ([`BrokenReason`]): edited, deleted,
 //! inserted or swapped records, altered or deleted checkpoints, a tail cut off under a
 //! checkpoint. Records after the last checkpoint can be cut off without trace; only an external
-//! anchor (a checkpoint kept by someone else) protects them. [`export_bundle`] writes a
+//! anchor (a checkpoint kept by someone else) protects them. [`verify_storage`] also reads the
+//! rows of every `timestamp_batch` entry from the `timestamps` table and recomputes the entry's
+//! digest ([`timestamp_batch_digest`]), reporting rows deleted, altered or added outside a batch
+//! ([`TimestampRowsReport`]). [`export_bundle`] writes a
 //! directory an auditor verifies with `sha256sum`, `jq`, `openssl` (see `VERIFY.md`, also in
 //! [`VERIFY_MD`]).
 
@@ -69,6 +72,7 @@ mod checkpoint;
 mod error;
 mod event;
 mod journal;
+mod timestamp_batch;
 mod verify;
 
 pub use bundle::{
@@ -83,7 +87,11 @@ pub use checkpoint::{
 pub use error::AuditError;
 pub use event::{AuditEvent, CHECKPOINT_SIGNED, CeremonyOutcome, KeyPurpose};
 pub use journal::{Journal, MAX_ACTOR_LEN, NodeInfo};
-pub use verify::{Broken, BrokenReason, VerifyReport, VerifySource, verify_storage};
+pub use timestamp_batch::timestamp_batch_digest;
+pub use verify::{
+    BatchProblem, Broken, BrokenReason, TimestampRowsMismatch, TimestampRowsReport, VerifyReport,
+    VerifySource, verify_storage,
+};
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "crl_numbers",
         include_str!("../../migrations/sqlite/0002_crl_numbers.sql"),
     ),
+    (
+        3,
+        "timestamp_batches",
+        include_str!("../../migrations/sqlite/0003_timestamp_batches.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration.
@@ -38,6 +43,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "crl_numbers",
         include_str!("../../migrations/postgres/0002_crl_numbers.sql"),
+    ),
+    (
+        3,
+        "timestamp_batches",
+        include_str!("../../migrations/postgres/0003_timestamp_batches.sql"),
     ),
 ];
 

@@ -39,7 +39,8 @@ pub use error::StorageError;
 pub use records::{
     AuditCheckpoint, AuditHead, AuditRecord, Backend, CertificateRecord, CertificateSerial,
     CertificateState, IssuedStatus, NewAuditRecord, NewCertificateIntent, RevocationReason,
-    RevocationRecord, RevocationRequest, SerialError, TimestampRecord, TimestampSerial,
+    RevocationRecord, RevocationRequest, SerialError, TimestampRecord, TimestampRowCounts,
+    TimestampSerial,
 };
 
 /// Connection settings.

@@ -494,6 +494,15 @@ pub struct AuditCheckpoint {
 // Time-stamps
 // ---------------------------------------------------------------------------------------------
 
+/// Time-stamp rows counted by whether they name their batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimestampRowCounts {
+    /// Rows written with their batch's first serial and their position in it.
+    pub batched: u64,
+    /// Rows written before the rows named their batch (schema migration 3).
+    pub unbatched: u64,
+}
+
 /// One issued time-stamp token, as recorded by the TSA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimestampRecord {

@@ -9,10 +9,12 @@ use super::audit::{append_audit_in_tx, check_new_record, head_from_row};
 use super::db::{
     Db, DbRow, Dialect, is_unique_violation, query_err, to_i64, to_micros, truncate, with_db,
 };
-use super::records::{AuditHead, AuditRecord, NewAuditRecord, TimestampRecord, TimestampSerial};
+use super::records::{
+    AuditHead, AuditRecord, NewAuditRecord, TimestampRecord, TimestampRowCounts, TimestampSerial,
+};
 use super::{Storage, StorageError};
 
-/// Rows per multi-row INSERT on SQLite, at most (7 parameters each, well under SQLite's 32766
+/// Rows per multi-row INSERT on SQLite, at most (9 parameters each, well under SQLite's 32766
 /// limit). A power of two: see [`sqlite_chunk_len`].
 const SQLITE_ROWS_PER_STATEMENT: usize = 512;
 
@@ -113,20 +115,27 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
 static SQLITE_INSERTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     (0..=SQLITE_ROWS_PER_STATEMENT.ilog2())
         .map(|shape| {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; 1 << shape].join(", ");
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; 1 << shape].join(", ");
             format!(
                 "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, hash_alg_oid, \
-                 message_imprint, requester, node_id) VALUES {rows}"
+                 message_imprint, requester, node_id, batch_first_serial, batch_position) \
+                 VALUES {rows}"
             )
         })
         .collect()
 });
 
-/// Inserts prepared rows on an open SQLite transaction: multi-row INSERTs of up to 512 rows.
+/// Inserts prepared rows (a whole batch, in batch order) on an open SQLite transaction:
+/// multi-row INSERTs of up to 512 rows.
 async fn insert_rows_sqlite(
     conn: &mut sqlx::SqliteConnection,
     rows: &[(&Prepared<'_>, i64)],
 ) -> Result<(), sqlx::Error> {
+    let Some((first, _)) = rows.first() else {
+        return Ok(());
+    };
+    let batch = &first.serial_hex;
+    let mut position: i64 = 0;
     let mut rest = rows;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(sqlite_chunk_len(rest.len()));
@@ -145,15 +154,19 @@ async fn insert_rows_sqlite(
                 .bind(r.record.hash_alg_oid.clone())
                 .bind(r.record.message_imprint.as_slice())
                 .bind(r.requester.clone())
-                .bind(r.record.node_id.clone());
+                .bind(r.record.node_id.clone())
+                .bind(batch.clone())
+                .bind(position);
+            position += 1;
         }
         query.persistent(true).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Inserts prepared rows on an open PostgreSQL transaction: one `INSERT ... SELECT FROM
-/// UNNEST(arrays)`, whatever the batch size.
+/// Inserts prepared rows (a whole batch, in batch order) on an open PostgreSQL transaction: one
+/// `INSERT ... SELECT FROM UNNEST(arrays)`, whatever the batch size; the arrays' ordinality gives
+/// each row its position.
 async fn insert_rows_postgres(
     conn: &mut sqlx::PgConnection,
     rows: &[Prepared<'_>],
@@ -165,6 +178,7 @@ async fn insert_rows_postgres(
     let mut imprints = Vec::with_capacity(rows.len());
     let mut requesters = Vec::with_capacity(rows.len());
     let mut nodes = Vec::with_capacity(rows.len());
+    let batch = rows.first().map(|r| &*r.serial_hex);
     for r in rows {
         serials.push(&*r.serial_hex);
         gen_times.push(r.gen_time);
@@ -176,9 +190,10 @@ async fn insert_rows_postgres(
     }
     sqlx::query(
         "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, hash_alg_oid, \
-         message_imprint, requester, node_id) \
-         SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
-         $5::bytea[], $6::text[], $7::text[])",
+         message_imprint, requester, node_id, batch_first_serial, batch_position) \
+         SELECT s, g, p, h, m, r, n, $8, (o - 1)::integer \
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
+         $5::bytea[], $6::text[], $7::text[]) WITH ORDINALITY AS u(s, g, p, h, m, r, n, o)",
     )
     .bind(serials)
     .bind(gen_times)
@@ -187,6 +202,7 @@ async fn insert_rows_postgres(
     .bind(imprints)
     .bind(requesters)
     .bind(nodes)
+    .bind(batch)
     .execute(&mut *conn)
     .await
     .map(|_| ())
@@ -201,48 +217,13 @@ fn with_micros<'p, 'r>(
 }
 
 impl Storage {
-    /// Inserts a batch of time-stamp records in one transaction: all or none. A serial that
-    /// already exists (or appears twice in the batch) refuses the whole batch with
-    /// [`StorageError::DuplicateTimestampSerial`].
-    pub async fn insert_timestamp_records(
-        &self,
-        records: &[TimestampRecord],
-    ) -> Result<(), StorageError> {
-        const OP: &str = "insert_timestamp_records";
-        if records.is_empty() {
-            return Ok(());
-        }
-        let rows = prepare(records)?;
-        let _writer = self.write_guard().await;
-        let result = match &self.db {
-            Db::Sqlite(pool) => {
-                let encoded = with_micros(&rows)?;
-                async {
-                    let mut tx = pool.begin_with(<Sqlite as Dialect>::BEGIN_WRITE).await?;
-                    insert_rows_sqlite(&mut tx, &encoded).await?;
-                    tx.commit().await
-                }
-                .await
-            }
-            Db::Postgres(pool) => {
-                async {
-                    let mut tx = pool.begin_with(<Postgres as Dialect>::BEGIN_WRITE).await?;
-                    insert_rows_postgres(&mut tx, &rows).await?;
-                    tx.commit().await
-                }
-                .await
-            }
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.insert_error(OP, e, &rows).await),
-        }
-    }
-
     /// Inserts a batch of time-stamp records and appends the audit record describing them, in
     /// one transaction: the rows and their journal entry are committed together or not at all,
     /// with one commit (one fsync on SQLite) for both. `build` is called with the audit head,
-    /// as in [`Storage::append_audit`].
+    /// as in [`Storage::append_audit`]. Each row names its batch (the first record's serial)
+    /// and its position in it, see [`Storage::timestamp_batch_rows`]. A serial that already
+    /// exists (or appears twice in the batch) refuses the whole batch with
+    /// [`StorageError::DuplicateTimestampSerial`].
     pub async fn insert_timestamp_batch<F>(
         &self,
         records: &[TimestampRecord],
@@ -343,6 +324,50 @@ impl Storage {
         })
     }
 
+    /// The records of the batch whose first record has serial `first_serial`, in batch order
+    /// (as written by [`Storage::insert_timestamp_batch`]). Empty for an unknown batch, and for
+    /// the rows written before the rows named their batch (schema migration 3).
+    pub async fn timestamp_batch_rows(
+        &self,
+        first_serial: &TimestampSerial,
+    ) -> Result<Vec<TimestampRecord>, StorageError> {
+        const OP: &str = "timestamp_batch_rows";
+        with_db!(&self.db, |pool, DB| {
+            sqlx::query(timestamp_select!(
+                "WHERE batch_first_serial = $1 ORDER BY batch_position"
+            ))
+            .bind(first_serial.to_hex())
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(OP))?
+            .iter()
+            .map(timestamp_from_row)
+            .collect()
+        })
+    }
+
+    /// Time-stamp rows that name their batch, and rows that do not (one scan of the table).
+    pub async fn timestamp_row_counts(&self) -> Result<TimestampRowCounts, StorageError> {
+        const OP: &str = "timestamp_row_counts";
+        let (batched, all): (i64, i64) = with_db!(&self.db, |pool, DB| {
+            sqlx::query_as("SELECT COUNT(batch_first_serial), COUNT(*) FROM timestamps")
+                .fetch_one(pool)
+                .await
+                .map_err(query_err(OP))?
+        });
+        let count = |n: i64| {
+            u64::try_from(n).map_err(|_| StorageError::Corrupt {
+                column: "count",
+                detail: format!("negative count {n}"),
+            })
+        };
+        let (batched, all) = (count(batched)?, count(all)?);
+        Ok(TimestampRowCounts {
+            batched,
+            unbatched: all.saturating_sub(batched),
+        })
+    }
+
     /// Number of time-stamp records.
     pub async fn count_timestamps(&self) -> Result<u64, StorageError> {
         const OP: &str = "count_timestamps";
@@ -366,11 +391,11 @@ mod tests {
     use super::{SQLITE_INSERTS, SQLITE_ROWS_PER_STATEMENT, check_oid, sqlite_chunk_len};
 
     #[test]
-    fn each_cached_insert_has_seven_placeholders_per_row_of_its_shape() {
+    fn each_cached_insert_has_nine_placeholders_per_row_of_its_shape() {
         assert_eq!(SQLITE_INSERTS.len(), 10);
         for (shape, sql) in SQLITE_INSERTS.iter().enumerate() {
             let rows = 1usize << shape;
-            assert_eq!(sql.matches('?').count(), 7 * rows, "{sql}");
+            assert_eq!(sql.matches('?').count(), 9 * rows, "{sql}");
             assert_eq!(sql.matches('(').count(), rows + 1, "{sql}");
         }
         assert_eq!(1 << (SQLITE_INSERTS.len() - 1), SQLITE_ROWS_PER_STATEMENT);

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{AuditEvent, Journal};
@@ -172,58 +171,14 @@ async fn commit(
     actor: &str,
     records: &[TimestampRecord],
 ) -> Result<(), RecordError> {
-    let (Some(first), Some(from), Some(to)) = (
-        records.first(),
-        records.iter().map(|r| r.gen_time).min(),
-        records.iter().map(|r| r.gen_time).max(),
-    ) else {
+    let Some(event) = AuditEvent::timestamp_batch(records) else {
         return Ok(());
-    };
-    let event = AuditEvent::TimestampBatch {
-        first_serial: first.serial.clone(),
-        count: records.len() as u64,
-        from,
-        to,
-        records_sha256: batch_digest(records),
     };
     journal
         .append_with_timestamps(&event, actor, records)
         .await
         .map_err(|e| RecordError::Storage(e.to_string()))?;
     Ok(())
-}
-
-/// SHA-256 over one line per record, in batch order:
-/// `<serial hex> <genTime, unix microseconds> <policy OID> <hash OID> <imprint hex>\n`.
-/// It fixes what the batch wrote when it was committed. (The `timestamps` table does not say which
-/// batch a row belongs to, nor the order within it, so the rows alone do not yet let an auditor
-/// recompute a batch's digest: `qtsp audit verify` checks the journal's chain, not this.)
-#[must_use]
-pub fn batch_digest(records: &[TimestampRecord]) -> [u8; 32] {
-    use std::fmt::Write as _;
-    let mut hasher = Sha256::new();
-    // One buffer for every line: the recorder runs this for every token it commits.
-    let mut line = String::with_capacity(256);
-    for r in records {
-        line.clear();
-        push_hex(&mut line, r.serial.as_bytes());
-        let micros = r.gen_time.unix_timestamp_nanos() / 1000;
-        // Writing into a String cannot fail.
-        let _ = write!(line, " {micros} {} {} ", r.policy_oid, r.hash_alg_oid);
-        push_hex(&mut line, &r.message_imprint);
-        line.push('\n');
-        hasher.update(line.as_bytes());
-    }
-    hasher.finalize().into()
-}
-
-/// Appends the lowercase hex of `bytes`.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
 }
 
 #[cfg(test)]
@@ -322,22 +277,5 @@ mod tests {
             assert!(counts.len() >= 2, "{gathering:?}: {counts:?}");
             assert_eq!(counts.iter().sum::<u64>(), 64, "{gathering:?}: {counts:?}");
         }
-    }
-
-    /// The digest is the one an auditor computes from the documented line format.
-    #[test]
-    fn batch_digest_hashes_the_documented_lines() {
-        let records = [
-            record("0a1b2c", 1_796_180_677_123_456, &[0x00, 0xff, 0x7e]),
-            record("7f", 0, &[0xab; 32]),
-        ];
-        let text = "0a1b2c 1796180677123456 1.3.6.1.4.1.99999.1.3 2.16.840.1.101.3.4.2.1 00ff7e\n\
-                    7f 0 1.3.6.1.4.1.99999.1.3 2.16.840.1.101.3.4.2.1 "
-            .to_owned()
-            + &"ab".repeat(32)
-            + "\n";
-        let expected: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-        assert_eq!(batch_digest(&records), expected);
-        assert_ne!(batch_digest(&records[..1]), expected);
     }
 }

@@ -1,7 +1,6 @@
 //! What an auditor does by hand: the documented hash formula, and the tools and commands of
 //! VERIFY.md run on an exported bundle.
 
-use std::path::Path;
 use std::process::Command;
 
 use qtsp::audit::{self, AuditEvent, NamedPem, export_bundle, verify_bundle};
@@ -12,20 +11,10 @@ use crate::common::audit::{
     TestDb, all_records, audit_signer, copy_dir, documented_hash_of, documented_time, fill, hsm,
     journal, sample_event,
 };
-use crate::helpers::{bundle_keys, edit_payload, read_lines, small_journal, write_lines};
-
-/// Whether a command-line tool can be started; required in CI (`CI=true`).
-fn tool_available(name: &str) -> bool {
-    let found = Command::new(name).arg("--version").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is required in CI (CI=true) but is not installed"
-        );
-        eprintln!("skipping the {name} check: {name} is not installed");
-    }
-    found
-}
+use crate::helpers::{
+    bundle_keys, doc_block, edit_payload, read_lines, sh, small_journal, tool_available,
+    write_lines,
+};
 
 /// Every stored hash equals the documented formula computed here (sha2 + the `time` crate's
 /// formatter, not the module's code), and the module's own pieces agree with it.
@@ -210,31 +199,4 @@ async fn auditor_tools_verify_the_bundle() {
         let out = sh(bundle, "sha256sum -c --quiet SHA256SUMS && echo ok", &[]);
         assert_eq!(out.trim(), "ok");
     }
-}
-
-/// The fenced block of VERIFY.md whose info string is `info`.
-fn doc_block(info: &str) -> String {
-    let start = format!("```{info}\n");
-    let from = audit::VERIFY_MD
-        .find(&start)
-        .unwrap_or_else(|| panic!("VERIFY.md has no ```{info} block"))
-        + start.len();
-    let len = audit::VERIFY_MD[from..].find("```").unwrap();
-    audit::VERIFY_MD[from..from + len].to_owned()
-}
-
-fn sh(dir: &Path, script: &str, env: &[(&str, String)]) -> String {
-    let out = Command::new("bash")
-        .current_dir(dir)
-        .args(["-euo", "pipefail", "-c", script])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }

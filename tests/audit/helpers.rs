@@ -1,7 +1,8 @@
-//! Shared helpers: the verification expectations, the standard small journal, and the editing of
-//! an exported bundle's record lines.
+//! Shared helpers: the verification expectations, the standard small journal, the editing of
+//! an exported bundle's record lines, and the auditor's tools with VERIFY.md's commands.
 
 use std::path::Path;
+use std::process::Command;
 
 use qtsp::audit::{
     self, BrokenReason, BundleKeys, Journal, VerifyReport, export_bundle, verify_bundle_with_keys,
@@ -133,4 +134,49 @@ pub(crate) fn rehash(mut v: serde_json::Value) -> serde_json::Value {
     );
     v["hash"] = hash.into();
     v
+}
+
+// ---------------------------------------------------------------------------------------------
+// The auditor's tools and VERIFY.md's commands
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a command-line tool can be started; required in CI (`CI=true`).
+pub(crate) fn tool_available(name: &str) -> bool {
+    let found = Command::new(name).arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is required in CI (CI=true) but is not installed"
+        );
+        eprintln!("skipping the {name} check: {name} is not installed");
+    }
+    found
+}
+
+/// The fenced block of VERIFY.md whose info string is `info`.
+pub(crate) fn doc_block(info: &str) -> String {
+    let start = format!("```{info}\n");
+    let from = audit::VERIFY_MD
+        .find(&start)
+        .unwrap_or_else(|| panic!("VERIFY.md has no ```{info} block"))
+        + start.len();
+    let len = audit::VERIFY_MD[from..].find("```").unwrap();
+    audit::VERIFY_MD[from..from + len].to_owned()
+}
+
+/// Runs `script` with bash (`-euo pipefail`) in `dir`; fails the test unless it succeeds.
+pub(crate) fn sh(dir: &Path, script: &str, env: &[(&str, String)]) -> String {
+    let out = Command::new("bash")
+        .current_dir(dir)
+        .args(["-euo", "pipefail", "-c", script])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -8,6 +8,8 @@
 //! * `concurrency` and `checkpointer`: concurrent appends keep one valid chain; the checkpointer
 //!   keeps its schedule.
 //! * `auditor`: the documented hash formula, and the tools and commands of VERIFY.md.
+//! * `timestamp_rows`: the time-stamp rows match their `timestamp_batch` entries; rows altered,
+//!   reordered, deleted or added are found.
 //!
 //! The shared helpers are in `helpers`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,3 +23,4 @@ mod concurrency;
 mod db_tampering;
 mod helpers;
 mod intact;
+mod timestamp_rows;

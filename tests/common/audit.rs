@@ -111,6 +111,8 @@ pub fn sample_event(i: u64) -> AuditEvent {
             from: datetime!(2026-11-23 09:00:00.000001 UTC),
             to: datetime!(2026-11-23 09:00:00.999999 UTC),
             records_sha256: Sha256::digest(i.to_le_bytes()).into(),
+            // No rows behind it: a batch from before the rows named their batch.
+            batch_columns: false,
         },
         4 => AuditEvent::KeyGenerated {
             key_label: format!("tsu-{i}"),
@@ -276,10 +278,16 @@ macro_rules! audit_db_test {
     };
 }
 
-const AUDIT_TABLES: [&str; 3] = ["audit_records", "audit_head", "audit_checkpoints"];
+/// The tables whose guard triggers `tamper` drops: the journal's and the time-stamp records'.
+const AUDIT_TABLES: [&str; 4] = [
+    "audit_records",
+    "audit_head",
+    "audit_checkpoints",
+    "timestamps",
+];
 
 /// Runs `statements` on a separate raw connection, as a DBA would: first drops the guard
-/// triggers of the audit tables and the checkpoints' foreign key (SQLite: turned off for this
+/// triggers of the audit and time-stamp tables and the checkpoints' foreign key (SQLite: turned off for this
 /// connection), then runs each statement.
 pub async fn tamper(db: &TestDb, statements: &[String]) {
     if db.is_sqlite() {
@@ -290,7 +298,7 @@ pub async fn tamper(db: &TestDb, statements: &[String]) {
             .unwrap();
         let triggers: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' \
-             AND tbl_name IN ('audit_records', 'audit_head', 'audit_checkpoints')",
+             AND tbl_name IN ('audit_records', 'audit_head', 'audit_checkpoints', 'timestamps')",
         )
         .fetch_all(&mut conn)
         .await

@@ -9,7 +9,8 @@ use qtsp::storage::{
 use crate::common;
 use crate::common::db::postgres_storage_with_url;
 use crate::support::{
-    ISSUER, T0, append, assert_valid_chain, der_for, intent, issue, serial, ts_record,
+    ISSUER, T0, append, assert_valid_chain, der_for, insert_timestamps, intent, issue, serial,
+    ts_record,
 };
 
 /// Runs one statement on a separate raw connection, as someone with database access would.
@@ -62,10 +63,7 @@ async fn evidence_is_append_only(storage: Storage, url: &str) {
         algorithm: "a".to_owned(),
     };
     storage.insert_audit_checkpoint(&checkpoint).await.unwrap();
-    storage
-        .insert_timestamp_records(&[ts_record(1)])
-        .await
-        .unwrap();
+    insert_timestamps(&storage, &[ts_record(1)]).await.unwrap();
 
     let mut attempts = vec![
         "UPDATE certificates SET subject = 'CN=Mallory' WHERE serial_hex = '01'",
@@ -117,7 +115,8 @@ async fn evidence_is_append_only(storage: Storage, url: &str) {
             .state,
         CertificateState::Intent
     );
-    assert_valid_chain(&storage, 3).await;
+    // Three appends and the time-stamp batch's record.
+    assert_valid_chain(&storage, 4).await;
     assert_eq!(
         storage.latest_audit_checkpoint().await.unwrap(),
         Some(checkpoint)
@@ -127,7 +126,7 @@ async fn evidence_is_append_only(storage: Storage, url: &str) {
         Some(ts_record(1))
     );
     append(&storage, "{}".to_owned()).await;
-    assert_valid_chain(&storage, 4).await;
+    assert_valid_chain(&storage, 5).await;
     storage
         .record_issued_certificate(&serial(2), &der_for(2), T0)
         .await

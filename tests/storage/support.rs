@@ -57,6 +57,24 @@ pub(crate) fn chain_hash(prev_hash: &[u8], payload: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// Inserts time-stamp records as one batch, with a test record (`timestamp_batch`, chained like
+/// [`append`]) standing for its journal entry.
+pub(crate) async fn insert_timestamps(
+    storage: &Storage,
+    records: &[TimestampRecord],
+) -> Result<qtsp::storage::AuditRecord, qtsp::storage::StorageError> {
+    let payload = format!("batch of {}", records.len());
+    storage
+        .insert_timestamp_batch(records, move |head: &AuditHead| NewAuditRecord {
+            recorded_at: T0,
+            event_type: "timestamp_batch".to_owned(),
+            actor: "tsa".to_owned(),
+            hash: chain_hash(&head.hash, &payload),
+            payload,
+        })
+        .await
+}
+
 /// Appends one record whose hash is sha256(prev_hash || payload).
 pub(crate) async fn append(storage: &Storage, payload: String) -> qtsp::storage::AuditRecord {
     storage

@@ -6,7 +6,7 @@ use time::Duration;
 use time::macros::datetime;
 
 use crate::storage_test;
-use crate::support::{ISSUER, chain_hash, intent, serial, ts_record};
+use crate::support::{ISSUER, chain_hash, insert_timestamps, intent, serial, ts_record};
 
 storage_test!(times_round_trip_to_the_microsecond);
 async fn times_round_trip_to_the_microsecond(storage: Storage) {
@@ -64,8 +64,7 @@ async fn times_round_trip_to_the_microsecond(storage: Storage) {
     // Time-stamp genTime and audit recorded_at keep microseconds too.
     let mut ts = ts_record(1);
     ts.gen_time = datetime!(2026-11-23 10:00:00.654321 UTC);
-    storage
-        .insert_timestamp_records(std::slice::from_ref(&ts))
+    insert_timestamps(&storage, std::slice::from_ref(&ts))
         .await
         .unwrap();
     assert_eq!(

@@ -4,12 +4,12 @@
 use qtsp::storage::{AuditHead, NewAuditRecord, Storage, StorageError};
 
 use crate::storage_test;
-use crate::support::{T0, append, assert_valid_chain, chain_hash, ts_record};
+use crate::support::{T0, append, assert_valid_chain, chain_hash, insert_timestamps, ts_record};
 
 storage_test!(timestamp_batch_of_1000);
 async fn timestamp_batch_of_1000(storage: Storage) {
     let batch: Vec<_> = (1..=1000).map(ts_record).collect();
-    storage.insert_timestamp_records(&batch).await.unwrap();
+    insert_timestamps(&storage, &batch).await.unwrap();
     assert_eq!(storage.count_timestamps().await.unwrap(), 1000);
     for r in &batch {
         assert_eq!(
@@ -17,12 +17,26 @@ async fn timestamp_batch_of_1000(storage: Storage) {
             Some(r)
         );
     }
-    storage.insert_timestamp_records(&[]).await.unwrap();
+    // Each row names its batch (the first serial) and its place in it.
+    assert_eq!(
+        storage
+            .timestamp_batch_rows(&batch[0].serial)
+            .await
+            .unwrap(),
+        batch
+    );
+    assert_eq!(
+        storage
+            .timestamp_batch_rows(&batch[1].serial)
+            .await
+            .unwrap(),
+        []
+    );
 
     // A batch with one serial already stored is refused whole.
     let mut again: Vec<_> = (1001..=1010).map(ts_record).collect();
     again.push(ts_record(500));
-    let err = storage.insert_timestamp_records(&again).await.unwrap_err();
+    let err = insert_timestamps(&storage, &again).await.unwrap_err();
     match &err {
         StorageError::DuplicateTimestampSerial { serial_hex } => {
             assert_eq!(serial_hex, &ts_record(500).serial.to_hex());
@@ -37,14 +51,14 @@ async fn timestamp_batch_of_1000(storage: Storage) {
 
     // A serial twice in one batch, and a malformed OID, are refused before writing.
     let twice = vec![ts_record(2000), ts_record(2000)];
-    let err = storage.insert_timestamp_records(&twice).await.unwrap_err();
+    let err = insert_timestamps(&storage, &twice).await.unwrap_err();
     assert!(
         matches!(err, StorageError::DuplicateTimestampSerial { .. }),
         "{err}"
     );
     let mut bad = ts_record(2001);
     bad.policy_oid = "not an oid".into();
-    let err = storage.insert_timestamp_records(&[bad]).await.unwrap_err();
+    let err = insert_timestamps(&storage, &[bad]).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -63,7 +77,7 @@ async fn timestamp_batch_of_1000(storage: Storage) {
             let storage = storage.clone();
             tokio::spawn(async move {
                 let batch: Vec<_> = (0..250).map(|i| ts_record(10_000 + k * 1000 + i)).collect();
-                storage.insert_timestamp_records(&batch).await.unwrap();
+                insert_timestamps(&storage, &batch).await.unwrap();
             })
         })
         .collect();

@@ -1,6 +1,6 @@
 //! Area 4: concurrency and records. Many tokens with 64 requests in flight, all granted with
 //! distinct serials; after shutdown each has its record, the `timestamp_batch` events account
-//! for every one, and `qtsp audit verify` passes.
+//! for every one, and `qtsp audit verify` passes, the rows of every batch included.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -168,4 +168,16 @@ pub(crate) async fn burst_and_records(
     eprintln!("{total} tokens recorded in {} batches", batches.len());
     let report = run_ok(qtsp(data, database_url).args(["audit", "verify"]));
     assert!(report.contains("INTACT"), "{report}");
+    // Every batch's rows, read back from the table, hash to its journaled digest.
+    assert!(
+        report.contains("time-stamp records: MATCH THE JOURNAL"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "batches checked: {} ({total} tokens); rows in the table: {total}\n",
+            batches.len()
+        )),
+        "{report}"
+    );
 }

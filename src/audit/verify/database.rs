@@ -2,6 +2,7 @@
 
 use super::evidence::{CheckpointEvidence, ExpectedEnd};
 use super::report::{VerifyReport, VerifySource};
+use super::timestamp_rows::{JournaledBatch, TimestampRowsCheck};
 use super::verifier::ChainVerifier;
 use crate::audit::AuditError;
 use crate::audit::checkpoint::TrustedKeys;
@@ -13,8 +14,9 @@ const RECORD_PAGE: u32 = 1_000;
 const CHECKPOINT_PAGE: u32 = 500;
 
 /// Verifies the journal in the database against the trusted audit public keys
-/// (SubjectPublicKeyInfo DER). Reads the records in pages; records appended while it runs (after
-/// the head it read first) are left for the next run.
+/// (SubjectPublicKeyInfo DER), and the time-stamp rows against the journal's `timestamp_batch`
+/// entries. Reads the records in pages; records appended while it runs (after the head it read
+/// first) are left for the next run.
 pub async fn verify_storage<K: AsRef<[u8]>>(
     storage: &Storage,
     trusted_spki_der: &[K],
@@ -23,6 +25,8 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
     if trusted.is_empty() {
         return Err(AuditError::NoTrustedKey);
     }
+    // Before the head: see `TimestampRowsCheck::start`.
+    let mut timestamp_rows = TimestampRowsCheck::start(storage).await?;
     let head = storage
         .audit_head()
         .await
@@ -36,6 +40,8 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
     );
     let mut checkpoints = StoredCheckpoints::new(head.seq);
     let mut from_seq = 1;
+    // The batch journaled by the last record pushed: checked once the chain has accepted it.
+    let mut held_batch = None;
     'pages: loop {
         let page = storage
             .audit_records(from_seq, RECORD_PAGE)
@@ -53,9 +59,15 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
             checkpoints
                 .queue_through(storage, &mut verifier, record.seq)
                 .await?;
+            let batch = JournaledBatch::of(&record);
             if !verifier.push_record(record) {
                 break 'pages;
             }
+            // The record before this one is verified now.
+            if let Some(previous) = held_batch.take() {
+                timestamp_rows.check(storage, previous).await?;
+            }
+            held_batch = batch;
         }
         if !full_page {
             break;
@@ -70,10 +82,20 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
             .queue_first_beyond_head(storage, &mut verifier)
             .await?;
     }
-    Ok(verifier.finish(Some(ExpectedEnd {
+    let mut report = verifier.finish(Some(ExpectedEnd {
         seq: head.seq,
         hash: head.hash,
-    })))
+    }));
+    if let Some(last) = held_batch
+        && report
+            .first_broken
+            .as_ref()
+            .is_none_or(|b| b.seq > last.seq())
+    {
+        timestamp_rows.check(storage, last).await?;
+    }
+    report.timestamp_rows = Some(timestamp_rows.finish(report.first_broken.is_none()));
+    Ok(report)
 }
 
 /// Pages through the checkpoint table alongside the records.

@@ -9,9 +9,13 @@
 mod database;
 mod evidence;
 mod report;
+mod timestamp_rows;
 mod verifier;
 
 pub use database::verify_storage;
 pub(crate) use evidence::{CheckpointEvidence, ExpectedEnd, StatedStatement};
-pub use report::{Broken, BrokenReason, VerifyReport, VerifySource};
+pub use report::{
+    BatchProblem, Broken, BrokenReason, TimestampRowsMismatch, TimestampRowsReport, VerifyReport,
+    VerifySource,
+};
 pub(crate) use verifier::ChainVerifier;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::storage::Backend;
+use crate::storage::{Backend, TimestampRowCounts, TimestampSerial};
 
 /// What was verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +204,116 @@ impl fmt::Display for BrokenReason {
     }
 }
 
+/// The time-stamp rows of the database checked against the journal's `timestamp_batch` entries
+/// (a bundle holds the journal alone, so only a database verification has this).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimestampRowsReport {
+    /// Batches whose rows were found and hash to the entry's `records_sha256`.
+    pub batches: u64,
+    /// Tokens in those batches.
+    pub tokens: u64,
+    /// Batches journaled before the rows named their batch: their rows cannot be told apart,
+    /// so they are not checked (only counted in the total).
+    pub batches_unchecked: u64,
+    /// Rows in the table when the verification started.
+    pub rows_in_table: TimestampRowCounts,
+    /// The first problem, `None` when every checked batch matches its rows.
+    pub first_mismatch: Option<TimestampRowsMismatch>,
+}
+
+/// Where the time-stamp rows and the journal disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimestampRowsMismatch {
+    /// The batch journaled in record `seq` does not match its rows.
+    Batch {
+        /// The `timestamp_batch` record.
+        seq: u64,
+        /// The batch's first serial, as journaled (`None` when the entry could not be read).
+        first_serial: Option<TimestampSerial>,
+        /// What is wrong.
+        problem: BatchProblem,
+    },
+    /// The table holds more rows than the journal's batches account for (of either kind: rows
+    /// that name their batch, and rows from before the rows did): rows were added outside the
+    /// TSA's group commits.
+    Unjournaled {
+        /// Rows in the table.
+        rows_in_table: TimestampRowCounts,
+        /// Tokens of the journal's batches up to its head, counted the same way (batches
+        /// journaled with and without batch columns).
+        journaled: TimestampRowCounts,
+    },
+}
+
+/// What is wrong with one batch's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchProblem {
+    /// The table holds `found` rows of the batch, the journal says `journaled` (rows deleted,
+    /// or added with the batch's name).
+    RowCount {
+        /// Tokens in the journal's entry.
+        journaled: u64,
+        /// Rows of the batch in the table.
+        found: u64,
+    },
+    /// As many rows as journaled, but their content or order no longer hashes to the entry's
+    /// `records_sha256`: a row was altered.
+    Digest,
+    /// The `timestamp_batch` record's payload is not a readable batch entry.
+    Unreadable {
+        /// The parse error.
+        detail: String,
+    },
+}
+
+impl fmt::Display for TimestampRowsMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimestampRowsMismatch::Batch {
+                seq,
+                first_serial,
+                problem,
+            } => {
+                write!(f, "the batch journaled in record {seq}")?;
+                if let Some(serial) = first_serial {
+                    write!(f, " (first serial {})", serial.to_hex())?;
+                }
+                write!(f, ": {problem}")
+            }
+            TimestampRowsMismatch::Unjournaled {
+                rows_in_table,
+                journaled,
+            } => write!(
+                f,
+                "the table holds {} rows that name their batch and {} that do not, the journal's batches account for {} and {} (rows added outside the TSA's group commits)",
+                rows_in_table.batched,
+                rows_in_table.unbatched,
+                journaled.batched,
+                journaled.unbatched
+            ),
+        }
+    }
+}
+
+impl fmt::Display for BatchProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchProblem::RowCount { journaled, found } => write!(
+                f,
+                "the table holds {found} of its rows, the journal says {journaled} (rows deleted or added)"
+            ),
+            BatchProblem::Digest => f.write_str(
+                "its rows no longer hash to the journaled records_sha256 (a row was altered)",
+            ),
+            BatchProblem::Unreadable { detail } => {
+                write!(f, "the entry cannot be read: {detail}")
+            }
+        }
+    }
+}
+
 /// The outcome of a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -229,12 +339,18 @@ pub struct VerifyReport {
     pub keys_from_bundle: bool,
     /// The first problem, `None` when the journal is intact.
     pub first_broken: Option<Broken>,
+    /// The time-stamp rows checked against the journal (database verifications only).
+    pub timestamp_rows: Option<TimestampRowsReport>,
 }
 
 impl VerifyReport {
-    /// Whether no problem was found.
+    /// Whether no problem was found, in the journal or in the time-stamp rows.
     pub fn is_intact(&self) -> bool {
         self.first_broken.is_none()
+            && self
+                .timestamp_rows
+                .as_ref()
+                .is_none_or(|rows| rows.first_mismatch.is_none())
     }
 
     /// Records after the last verified checkpoint: nothing signed protects them yet, so losing
@@ -278,7 +394,7 @@ impl fmt::Display for VerifyReport {
             )?,
             None => writeln!(f, "  signed checkpoints verified: 0")?,
         }
-        if self.is_intact() {
+        if self.first_broken.is_none() {
             let tail = self.records_after_last_checkpoint();
             if tail == 1 {
                 writeln!(
@@ -303,6 +419,42 @@ impl fmt::Display for VerifyReport {
                 f,
                 "  WARNING: the trusted keys were read from the bundle itself; check that their key ids ({}) match the audit key recorded at its ceremony",
                 self.trusted_keys.join(", ")
+            )?;
+        }
+        if let Some(rows) = &self.timestamp_rows {
+            rows.fmt_after_journal(f, self.first_broken.is_some())?;
+        }
+        Ok(())
+    }
+}
+
+impl TimestampRowsReport {
+    /// The report's lines. Batches after a break in the journal are not checked (their entries
+    /// prove nothing), so a clean result then says how far it goes.
+    fn fmt_after_journal(&self, f: &mut fmt::Formatter<'_>, journal_broken: bool) -> fmt::Result {
+        match &self.first_mismatch {
+            None if journal_broken => writeln!(
+                f,
+                "time-stamp records: match the journal up to its break (later batches not checked)"
+            )?,
+            None => writeln!(f, "time-stamp records: MATCH THE JOURNAL")?,
+            Some(mismatch) => writeln!(f, "time-stamp records: ALTERED: {mismatch}")?,
+        }
+        let checked = if self.first_mismatch.is_none() {
+            "batches checked"
+        } else {
+            "batches that matched before"
+        };
+        writeln!(
+            f,
+            "  {checked}: {} ({} tokens); rows in the table: {}",
+            self.batches, self.tokens, self.rows_in_table.batched
+        )?;
+        if self.batches_unchecked > 0 || self.rows_in_table.unbatched > 0 {
+            writeln!(
+                f,
+                "  written before the rows named their batch (not checked): {} batches, {} rows",
+                self.batches_unchecked, self.rows_in_table.unbatched
             )?;
         }
         Ok(())

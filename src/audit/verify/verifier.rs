@@ -151,6 +151,7 @@ impl ChainVerifier {
             trusted_keys: self.trusted.key_ids(),
             keys_from_bundle: self.keys_from_bundle,
             first_broken: self.broken,
+            timestamp_rows: None,
         }
     }
 

@@ -1,0 +1,22 @@
+-- qtsp storage schema, migration 0003, PostgreSQL flavour: each time-stamp row names its batch.
+-- The SQLite flavour (migrations/sqlite/0003_timestamp_batches.sql) has the same columns,
+-- constraints and index; only the types differ. Conventions as in 0001_initial.sql.
+
+-- ---------------------------------------------------------------------------------------------
+-- The TSA records its tokens in group commits, each journaled as one `timestamp_batch` audit
+-- event whose `records_sha256` covers the batch's rows in batch order. Each row now says which
+-- batch it belongs to (the serial of the batch's first token, the event's `first_serial`) and
+-- where in it (0 for the first token), so that `qtsp audit verify`, or an auditor with SQL,
+-- recomputes every event's digest from this table. Rows written before this migration have
+-- neither column; their events say so (no `batch_columns` member).
+-- ---------------------------------------------------------------------------------------------
+ALTER TABLE timestamps
+    ADD COLUMN batch_first_serial TEXT COLLATE "C"
+        CHECK (batch_first_serial ~ '^[0-7][0-9a-f]([0-9a-f]{2}){0,19}$'),
+    ADD COLUMN batch_position INTEGER CHECK (batch_position >= 0),
+    -- Both columns or neither.
+    ADD CONSTRAINT timestamps_batch_both_or_neither
+        CHECK ((batch_position IS NULL) = (batch_first_serial IS NULL));
+
+-- The verifier reads each batch's rows in order.
+CREATE INDEX timestamps_batch ON timestamps (batch_first_serial, batch_position);
