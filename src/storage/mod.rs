@@ -37,10 +37,10 @@ use db::{Db, redact_url, with_db};
 
 pub use error::StorageError;
 pub use records::{
-    AuditCheckpoint, AuditHead, AuditRecord, Backend, CertificateRecord, CertificateSerial,
-    CertificateState, IssuedStatus, NewAuditRecord, NewCertificateIntent, RevocationReason,
-    RevocationRecord, RevocationRequest, SerialError, TimestampRecord, TimestampRowCounts,
-    TimestampSerial,
+    AuditCheckpoint, AuditHead, AuditRecord, Backend, BatchLines, CertificateRecord,
+    CertificateSerial, CertificateState, IssuedStatus, NewAuditRecord, NewCertificateIntent,
+    RevocationReason, RevocationRecord, RevocationRequest, SerialError, TimestampRecord,
+    TimestampRowCounts, TimestampSerial,
 };
 
 /// Connection settings.

@@ -494,6 +494,18 @@ pub struct AuditCheckpoint {
 // Time-stamps
 // ---------------------------------------------------------------------------------------------
 
+/// One batch's time-stamp rows as text, see [`crate::storage::Storage::timestamp_batch_lines`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchLines {
+    /// The batch's first serial.
+    pub first_serial: TimestampSerial,
+    /// Rows of the batch.
+    pub rows: u64,
+    /// One line per row, in batch order:
+    /// `<serial hex> <genTime, unix microseconds> <policy OID> <hash OID> <imprint hex>\n`.
+    pub lines: String,
+}
+
 /// Time-stamp rows counted by whether they name their batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimestampRowCounts {

@@ -452,3 +452,49 @@ async fn batches_after_a_break_in_the_journal(db: TestDb) {
     );
 }
 audit_db_test!(batches_after_a_break_in_the_journal);
+
+/// More batches than one query reads (256): all are checked, and a row altered in a later query's
+/// batch is found at its record.
+async fn batches_read_over_several_queries(db: TestDb) {
+    let hsm = hsm().await;
+    let journal = journal(&db.storage, audit_signer(&hsm).await, "n1");
+    let mut seqs = Vec::new();
+    for n in 0..300 {
+        let records = [record(n)];
+        let event = AuditEvent::timestamp_batch(&records).unwrap();
+        let appended = journal
+            .append_with_timestamps(&event, "system:n1", &records)
+            .await
+            .unwrap();
+        seqs.push(appended.seq);
+    }
+    let report = verify_storage(&db.storage, &[trusted(&journal)])
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report}");
+    let rows = report.timestamp_rows.unwrap();
+    assert_eq!((rows.batches, rows.tokens), (300, 300));
+
+    let altered = record(280).serial.to_hex();
+    tamper(
+        &db,
+        &[format!(
+            "UPDATE timestamps SET hash_alg_oid = '2.16.840.1.101.3.4.2.2' WHERE serial_hex = '{altered}'"
+        )],
+    )
+    .await;
+    let report = verify_storage(&db.storage, &[trusted(&journal)])
+        .await
+        .unwrap();
+    let rows = report.timestamp_rows.unwrap();
+    assert_eq!(
+        rows.first_mismatch,
+        Some(TimestampRowsMismatch::Batch {
+            seq: seqs[280],
+            first_serial: Some(record(280).serial),
+            problem: BatchProblem::Digest,
+        })
+    );
+    assert_eq!(rows.batches, 280);
+}
+audit_db_test!(batches_read_over_several_queries);

@@ -2,6 +2,7 @@
 //! and its audit record committed together or not at all.
 
 use qtsp::storage::{AuditHead, NewAuditRecord, Storage, StorageError};
+use sha2::{Digest, Sha256};
 
 use crate::storage_test;
 use crate::support::{T0, append, assert_valid_chain, chain_hash, insert_timestamps, ts_record};
@@ -17,21 +18,21 @@ async fn timestamp_batch_of_1000(storage: Storage) {
             Some(r)
         );
     }
-    // Each row names its batch (the first serial) and its place in it.
+    // Each row names its batch (the first serial) and its place in it: the database renders
+    // the batch as the lines the journal's digest covers, in batch order. A serial that starts
+    // no batch has none.
+    let lines = storage
+        .timestamp_batch_lines(&[batch[0].serial.clone(), batch[1].serial.clone()])
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1);
     assert_eq!(
-        storage
-            .timestamp_batch_rows(&batch[0].serial)
-            .await
-            .unwrap(),
-        batch
+        (&lines[0].first_serial, lines[0].rows),
+        (&batch[0].serial, 1000)
     );
-    assert_eq!(
-        storage
-            .timestamp_batch_rows(&batch[1].serial)
-            .await
-            .unwrap(),
-        []
-    );
+    let digest: [u8; 32] = Sha256::digest(lines[0].lines.as_bytes()).into();
+    assert_eq!(digest, qtsp::audit::timestamp_batch_digest(&batch));
+    assert_eq!(storage.timestamp_batch_lines(&[]).await.unwrap(), []);
 
     // A batch with one serial already stored is refused whole.
     let mut again: Vec<_> = (1001..=1010).map(ts_record).collect();

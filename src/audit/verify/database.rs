@@ -65,7 +65,7 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
             }
             // The record before this one is verified now.
             if let Some(previous) = held_batch.take() {
-                timestamp_rows.check(storage, previous).await?;
+                timestamp_rows.push(storage, previous).await?;
             }
             held_batch = batch;
         }
@@ -92,9 +92,13 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
             .as_ref()
             .is_none_or(|b| b.seq > last.seq())
     {
-        timestamp_rows.check(storage, last).await?;
+        timestamp_rows.push(storage, last).await?;
     }
-    report.timestamp_rows = Some(timestamp_rows.finish(report.first_broken.is_none()));
+    report.timestamp_rows = Some(
+        timestamp_rows
+            .finish(storage, report.first_broken.is_none())
+            .await?,
+    );
     Ok(report)
 }
 

@@ -1,9 +1,15 @@
-//! The time-stamp rows behind the journal's `timestamp_batch` entries, checked entry by entry as
-//! the chain verification accepts them (database verifications only).
+//! The time-stamp rows behind the journal's `timestamp_batch` entries, checked as the chain
+//! verification accepts the entries, a few hundred batches per query (database verifications
+//! only). The database renders each batch's rows as the lines of
+//! [`crate::audit::timestamp_batch_digest`], which are hashed here.
+
+use std::collections::HashMap;
+
+use sha2::{Digest as _, Sha256};
 
 use super::report::{BatchProblem, TimestampRowsMismatch, TimestampRowsReport};
-use crate::audit::{AuditError, AuditEvent, timestamp_batch_digest};
-use crate::storage::{AuditRecord, Storage, TimestampRowCounts};
+use crate::audit::{AuditError, AuditEvent};
+use crate::storage::{AuditRecord, BatchLines, Storage, TimestampRowCounts, TimestampSerial};
 
 /// A `timestamp_batch` record, read but not checked yet (its record may still turn out broken).
 #[derive(Debug)]
@@ -36,12 +42,29 @@ impl JournaledBatch {
     }
 }
 
-/// Checks batches against their rows and keeps the counts.
+/// Batches read per query, at most.
+const BATCHES_PER_QUERY: usize = 256;
+/// Tokens of the batches read per query, at most (bounds the text held at once).
+const TOKENS_PER_QUERY: u64 = 16_384;
+
+/// A batch whose record the chain verification accepted, waiting for its rows to be read.
+#[derive(Debug)]
+struct PendingBatch {
+    seq: u64,
+    first_serial: TimestampSerial,
+    count: u64,
+    records_sha256: [u8; 32],
+}
+
+/// Checks batches against their rows, a few hundred per query, and keeps the counts.
 #[derive(Debug)]
 pub(super) struct TimestampRowsCheck {
     report: TimestampRowsReport,
     /// Tokens of every batch entry seen, checked or not, by whether their rows name the batch.
     journaled: TimestampRowCounts,
+    /// Accepted batches not read yet, in record order.
+    pending: Vec<PendingBatch>,
+    pending_tokens: u64,
 }
 
 impl TimestampRowsCheck {
@@ -58,12 +81,15 @@ impl TimestampRowsCheck {
                 ..TimestampRowsReport::default()
             },
             journaled: TimestampRowCounts::default(),
+            pending: Vec::new(),
+            pending_tokens: 0,
         })
     }
 
-    /// Checks one batch whose record the chain verification accepted. After the first
-    /// mismatch, later batches are only counted.
-    pub(super) async fn check(
+    /// Takes one batch whose record the chain verification accepted (in record order); reads
+    /// the rows of those waiting when enough are. After the first mismatch, later batches are
+    /// only counted.
+    pub(super) async fn push(
         &mut self,
         storage: &Storage,
         batch: JournaledBatch,
@@ -78,13 +104,9 @@ impl TimestampRowsCheck {
             }) => (first_serial, count, records_sha256, batch_columns),
             Ok(other) => {
                 let detail = format!("a {} payload", other.event_type());
-                self.mismatch(batch.seq, None, BatchProblem::Unreadable { detail });
-                return Ok(());
+                return self.unreadable(storage, batch.seq, detail).await;
             }
-            Err(detail) => {
-                self.mismatch(batch.seq, None, BatchProblem::Unreadable { detail });
-                return Ok(());
-            }
+            Err(detail) => return self.unreadable(storage, batch.seq, detail).await,
         };
         let journaled = if batch_columns {
             &mut self.journaled.batched
@@ -99,32 +121,78 @@ impl TimestampRowsCheck {
             self.report.batches_unchecked += 1;
             return Ok(());
         }
-        let rows = storage
-            .timestamp_batch_rows(&first_serial)
-            .await
-            .map_err(AuditError::storage("read a time-stamp batch"))?;
-        let found = rows.len() as u64;
-        if found != count {
-            let problem = BatchProblem::RowCount {
-                journaled: count,
-                found,
-            };
-            self.mismatch(batch.seq, Some(first_serial), problem);
-        } else if timestamp_batch_digest(&rows) != records_sha256 {
-            self.mismatch(batch.seq, Some(first_serial), BatchProblem::Digest);
-        } else {
-            self.report.batches += 1;
-            self.report.tokens += count;
+        self.pending.push(PendingBatch {
+            seq: batch.seq,
+            first_serial,
+            count,
+            records_sha256,
+        });
+        self.pending_tokens = self.pending_tokens.saturating_add(count);
+        if self.pending.len() >= BATCHES_PER_QUERY || self.pending_tokens >= TOKENS_PER_QUERY {
+            self.read_pending(storage).await?;
         }
         Ok(())
     }
 
-    fn mismatch(
+    /// An entry that cannot be read: a mismatch, after the batches accepted before it.
+    async fn unreadable(
         &mut self,
+        storage: &Storage,
         seq: u64,
-        first_serial: Option<crate::storage::TimestampSerial>,
-        problem: BatchProblem,
-    ) {
+        detail: String,
+    ) -> Result<(), AuditError> {
+        self.read_pending(storage).await?;
+        self.mismatch(seq, None, BatchProblem::Unreadable { detail });
+        Ok(())
+    }
+
+    /// Reads the rows of the waiting batches and compares each, in record order.
+    async fn read_pending(&mut self, storage: &Storage) -> Result<(), AuditError> {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_tokens = 0;
+        if pending.is_empty() || self.report.first_mismatch.is_some() {
+            return Ok(());
+        }
+        let serials: Vec<TimestampSerial> =
+            pending.iter().map(|b| b.first_serial.clone()).collect();
+        let mut found: HashMap<TimestampSerial, BatchLines> = storage
+            .timestamp_batch_lines(&serials)
+            .await
+            .map_err(AuditError::storage("read time-stamp batches"))?
+            .into_iter()
+            .map(|lines| (lines.first_serial.clone(), lines))
+            .collect();
+        for batch in pending {
+            let rows = found.remove(&batch.first_serial);
+            let problem = match &rows {
+                None => Some(BatchProblem::RowCount {
+                    journaled: batch.count,
+                    found: 0,
+                }),
+                Some(rows) if rows.rows != batch.count => Some(BatchProblem::RowCount {
+                    journaled: batch.count,
+                    found: rows.rows,
+                }),
+                Some(rows) => {
+                    let digest: [u8; 32] = Sha256::digest(rows.lines.as_bytes()).into();
+                    (digest != batch.records_sha256).then_some(BatchProblem::Digest)
+                }
+            };
+            match problem {
+                Some(problem) => {
+                    self.mismatch(batch.seq, Some(batch.first_serial), problem);
+                    break;
+                }
+                None => {
+                    self.report.batches += 1;
+                    self.report.tokens += batch.count;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn mismatch(&mut self, seq: u64, first_serial: Option<TimestampSerial>, problem: BatchProblem) {
         self.report
             .first_mismatch
             .get_or_insert(TimestampRowsMismatch::Batch {
@@ -134,9 +202,15 @@ impl TimestampRowsCheck {
             });
     }
 
-    /// The report. `whole_journal`: every record up to the head was verified and every batch
-    /// in it checked, so the journal's batches must account for every row counted at the start.
-    pub(super) fn finish(mut self, whole_journal: bool) -> TimestampRowsReport {
+    /// Reads what is still waiting, then the report. `whole_journal`: every record up to the
+    /// head was verified and every batch in it pushed, so the journal's batches must account
+    /// for every row counted at the start.
+    pub(super) async fn finish(
+        mut self,
+        storage: &Storage,
+        whole_journal: bool,
+    ) -> Result<TimestampRowsReport, AuditError> {
+        self.read_pending(storage).await?;
         let rows = self.report.rows_in_table;
         if whole_journal
             && self.report.first_mismatch.is_none()
@@ -147,6 +221,6 @@ impl TimestampRowsCheck {
                 journaled: self.journaled,
             });
         }
-        self.report
+        Ok(self.report)
     }
 }
