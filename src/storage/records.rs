@@ -533,3 +533,21 @@ pub struct TimestampRecord {
     /// Node that issued the token, when several nodes share one database.
     pub node_id: Option<std::sync::Arc<str>>,
 }
+
+#[cfg(test)]
+impl TimestampRecord {
+    /// A record for unit tests: serial `serial_hex`, genTime `micros` after the epoch, SHA-256
+    /// imprint `imprint`, a test policy, requester 127.0.0.1.
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn sample(serial_hex: &str, micros: i64, imprint: &[u8]) -> TimestampRecord {
+        TimestampRecord {
+            serial: TimestampSerial::from_hex(serial_hex).unwrap(),
+            gen_time: OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).unwrap(),
+            policy_oid: "1.3.6.1.4.1.99999.1.3".into(),
+            hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
+            message_imprint: imprint.to_vec(),
+            requester: Some("127.0.0.1".into()),
+            node_id: None,
+        }
+    }
+}

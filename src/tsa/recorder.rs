@@ -185,19 +185,9 @@ async fn commit(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::storage::TimestampSerial;
 
     fn record(serial: &str, micros: i64, imprint: &[u8]) -> TimestampRecord {
-        TimestampRecord {
-            serial: TimestampSerial::from_hex(serial).unwrap(),
-            gen_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-                .unwrap(),
-            policy_oid: "1.3.6.1.4.1.99999.1.3".into(),
-            hash_alg_oid: "2.16.840.1.101.3.4.2.1".into(),
-            message_imprint: imprint.to_vec(),
-            requester: Some("127.0.0.1".into()),
-            node_id: None,
-        }
+        TimestampRecord::sample(serial, micros, imprint)
     }
 
     /// Records 64 tokens through a recorder with `gathering`, the way the tokens of signature
