@@ -16,7 +16,16 @@ use crate::storage::{AuditRecord, BatchLines, Storage, TimestampRowCounts, Times
 pub(super) struct JournaledBatch {
     seq: u64,
     /// The entry, or why it cannot be read.
-    entry: Result<AuditEvent, String>,
+    entry: Result<BatchEntry, String>,
+}
+
+/// What a `timestamp_batch` entry states that its rows are checked against.
+#[derive(Debug)]
+struct BatchEntry {
+    first_serial: TimestampSerial,
+    count: u64,
+    records_sha256: [u8; 32],
+    batch_columns: bool,
 }
 
 impl JournaledBatch {
@@ -26,7 +35,18 @@ impl JournaledBatch {
             return None;
         }
         let entry = match AuditEvent::from_payload(&record.payload) {
-            Ok(event @ AuditEvent::TimestampBatch { .. }) => Ok(event),
+            Ok(AuditEvent::TimestampBatch {
+                first_serial,
+                count,
+                records_sha256,
+                batch_columns,
+                ..
+            }) => Ok(BatchEntry {
+                first_serial,
+                count,
+                records_sha256,
+                batch_columns,
+            }),
             Ok(other) => Err(format!("a {} payload", other.event_type())),
             Err(e) => Err(e.to_string()),
         };
@@ -47,23 +67,14 @@ const BATCHES_PER_QUERY: usize = 256;
 /// Tokens of the batches read per query, at most (bounds the text held at once).
 const TOKENS_PER_QUERY: u64 = 16_384;
 
-/// A batch whose record the chain verification accepted, waiting for its rows to be read.
-#[derive(Debug)]
-struct PendingBatch {
-    seq: u64,
-    first_serial: TimestampSerial,
-    count: u64,
-    records_sha256: [u8; 32],
-}
-
 /// Checks batches against their rows, a few hundred per query, and keeps the counts.
 #[derive(Debug)]
 pub(super) struct TimestampRowsCheck {
     report: TimestampRowsReport,
     /// Tokens of every batch entry seen, checked or not, by whether their rows name the batch.
     journaled: TimestampRowCounts,
-    /// Accepted batches not read yet, in record order.
-    pending: Vec<PendingBatch>,
+    /// Accepted batches (their record numbers and entries) not read yet, in record order.
+    pending: Vec<(u64, BatchEntry)>,
     pending_tokens: u64,
 }
 
@@ -94,21 +105,12 @@ impl TimestampRowsCheck {
         storage: &Storage,
         batch: JournaledBatch,
     ) -> Result<(), AuditError> {
-        let (first_serial, count, records_sha256, batch_columns) = match batch.entry {
-            Ok(AuditEvent::TimestampBatch {
-                first_serial,
-                count,
-                records_sha256,
-                batch_columns,
-                ..
-            }) => (first_serial, count, records_sha256, batch_columns),
-            Ok(other) => {
-                let detail = format!("a {} payload", other.event_type());
-                return self.unreadable(storage, batch.seq, detail).await;
-            }
+        let entry = match batch.entry {
+            Ok(entry) => entry,
             Err(detail) => return self.unreadable(storage, batch.seq, detail).await,
         };
-        let journaled = if batch_columns {
+        let count = entry.count;
+        let journaled = if entry.batch_columns {
             &mut self.journaled.batched
         } else {
             &mut self.journaled.unbatched
@@ -117,16 +119,11 @@ impl TimestampRowsCheck {
         if self.report.first_mismatch.is_some() {
             return Ok(());
         }
-        if !batch_columns {
+        if !entry.batch_columns {
             self.report.batches_unchecked += 1;
             return Ok(());
         }
-        self.pending.push(PendingBatch {
-            seq: batch.seq,
-            first_serial,
-            count,
-            records_sha256,
-        });
+        self.pending.push((batch.seq, entry));
         self.pending_tokens = self.pending_tokens.saturating_add(count);
         if self.pending.len() >= BATCHES_PER_QUERY || self.pending_tokens >= TOKENS_PER_QUERY {
             self.read_pending(storage).await?;
@@ -153,8 +150,10 @@ impl TimestampRowsCheck {
         if pending.is_empty() || self.report.first_mismatch.is_some() {
             return Ok(());
         }
-        let serials: Vec<TimestampSerial> =
-            pending.iter().map(|b| b.first_serial.clone()).collect();
+        let serials: Vec<TimestampSerial> = pending
+            .iter()
+            .map(|(_, b)| b.first_serial.clone())
+            .collect();
         let mut found: HashMap<TimestampSerial, BatchLines> = storage
             .timestamp_batch_lines(&serials)
             .await
@@ -162,7 +161,7 @@ impl TimestampRowsCheck {
             .into_iter()
             .map(|lines| (lines.first_serial.clone(), lines))
             .collect();
-        for batch in pending {
+        for (seq, batch) in pending {
             let rows = found.remove(&batch.first_serial);
             let problem = match &rows {
                 None => Some(BatchProblem::RowCount {
@@ -180,7 +179,7 @@ impl TimestampRowsCheck {
             };
             match problem {
                 Some(problem) => {
-                    self.mismatch(batch.seq, Some(batch.first_serial), problem);
+                    self.mismatch(seq, Some(batch.first_serial), problem);
                     break;
                 }
                 None => {
