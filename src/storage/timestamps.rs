@@ -51,6 +51,14 @@ fn timestamp_from_row(row: &impl DbRow) -> Result<TimestampRecord, StorageError>
     })
 }
 
+fn batch_lines_from_row(row: &impl DbRow) -> Result<BatchLines, StorageError> {
+    Ok(BatchLines {
+        first_serial: row.ts_serial("batch_first_serial")?,
+        rows: row.uint("row_count")?,
+        lines: row.text("lines")?,
+    })
+}
+
 /// Dotted decimal OID: at least two arcs, digits only.
 fn check_oid(field: &'static str, oid: &str) -> Result<(), StorageError> {
     let mut arcs = 0usize;
@@ -340,17 +348,17 @@ impl Storage {
             return Ok(Vec::new());
         }
         let serials: Vec<String> = first_serials.iter().map(TimestampSerial::to_hex).collect();
-        let rows = match &self.db {
+        match &self.db {
             Db::Sqlite(pool) => {
                 let serials =
                     serde_json::to_string(&serials).map_err(|e| StorageError::InvalidInput {
                         field: "first_serials",
                         reason: e.to_string(),
                     })?;
-                sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT batch_first_serial, COUNT(*), group_concat(serial_hex || ' ' || \
+                sqlx::query(
+                    "SELECT batch_first_serial, COUNT(*) AS row_count, group_concat(serial_hex || ' ' || \
                      gen_time || ' ' || policy_oid || ' ' || hash_alg_oid || ' ' || \
-                     lower(hex(message_imprint)) || char(10), '' ORDER BY batch_position) \
+                     lower(hex(message_imprint)) || char(10), '' ORDER BY batch_position) AS lines \
                      FROM timestamps \
                      WHERE batch_first_serial IN (SELECT value FROM json_each($1)) \
                      GROUP BY batch_first_serial",
@@ -358,57 +366,41 @@ impl Storage {
                 .bind(serials)
                 .fetch_all(pool)
                 .await
+                .map_err(query_err(OP))?
+                .iter()
+                .map(batch_lines_from_row)
+                .collect()
             }
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT batch_first_serial, COUNT(*), string_agg(serial_hex || ' ' || \
+            Db::Postgres(pool) => sqlx::query(
+                "SELECT batch_first_serial, COUNT(*) AS row_count, string_agg(serial_hex || ' ' || \
                      (extract(epoch FROM gen_time) * 1000000)::bigint || ' ' || policy_oid || \
                      ' ' || hash_alg_oid || ' ' || encode(message_imprint, 'hex') || E'\\n', '' \
-                     ORDER BY batch_position) \
+                     ORDER BY batch_position) AS lines \
                      FROM timestamps WHERE batch_first_serial = ANY($1::text[]) \
                      GROUP BY batch_first_serial",
-                )
-                .bind(serials)
-                .fetch_all(pool)
-                .await
-            }
+            )
+            .bind(serials)
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(OP))?
+            .iter()
+            .map(batch_lines_from_row)
+            .collect(),
         }
-        .map_err(query_err(OP))?;
-        rows.into_iter()
-            .map(|(first_serial, rows, lines)| {
-                Ok(BatchLines {
-                    first_serial: TimestampSerial::from_hex(&first_serial).map_err(|e| {
-                        StorageError::Corrupt {
-                            column: "batch_first_serial",
-                            detail: e.to_string(),
-                        }
-                    })?,
-                    rows: u64::try_from(rows).map_err(|_| StorageError::Corrupt {
-                        column: "count",
-                        detail: format!("negative count {rows}"),
-                    })?,
-                    lines,
-                })
-            })
-            .collect()
     }
 
     /// Time-stamp rows that name their batch, and rows that do not (one scan of the table).
     pub async fn timestamp_row_counts(&self) -> Result<TimestampRowCounts, StorageError> {
         const OP: &str = "timestamp_row_counts";
-        let (batched, all): (i64, i64) = with_db!(&self.db, |pool, DB| {
-            sqlx::query_as("SELECT COUNT(batch_first_serial), COUNT(*) FROM timestamps")
-                .fetch_one(pool)
-                .await
-                .map_err(query_err(OP))?
+        let (batched, all) = with_db!(&self.db, |pool, DB| {
+            let row = sqlx::query(
+                "SELECT COUNT(batch_first_serial) AS batched, COUNT(*) AS all_rows FROM timestamps",
+            )
+            .fetch_one(pool)
+            .await
+            .map_err(query_err(OP))?;
+            (row.uint("batched")?, row.uint("all_rows")?)
         });
-        let count = |n: i64| {
-            u64::try_from(n).map_err(|_| StorageError::Corrupt {
-                column: "count",
-                detail: format!("negative count {n}"),
-            })
-        };
-        let (batched, all) = (count(batched)?, count(all)?);
         Ok(TimestampRowCounts {
             batched,
             unbatched: all.saturating_sub(batched),

@@ -46,8 +46,13 @@ impl Journaled {
         self.batches[batch].0
     }
 
-    fn first_serial(&self, batch: usize) -> Option<TimestampSerial> {
-        Some(self.batches[batch].1[0].serial.clone())
+    /// The mismatch expected at `batch`.
+    fn mismatch(&self, batch: usize, problem: BatchProblem) -> Option<TimestampRowsMismatch> {
+        Some(TimestampRowsMismatch::Batch {
+            seq: self.batches[batch].0,
+            first_serial: Some(self.batches[batch].1[0].serial.clone()),
+            problem,
+        })
     }
 }
 
@@ -105,6 +110,12 @@ async fn rows_report(db: &TestDb, journaled: &Journaled) -> TimestampRowsReport 
     rows
 }
 
+/// The statement that changes the imprint of the row with serial `serial_hex` to one zero octet.
+fn imprint_altered(db: &TestDb, serial_hex: &str) -> String {
+    let imprint = if db.is_sqlite() { "X'00'" } else { "'\\x00'" };
+    format!("UPDATE timestamps SET message_imprint = {imprint} WHERE serial_hex = '{serial_hex}'")
+}
+
 /// One row as a DBA would insert it: `batch` is the batch's first serial and the position.
 fn raw_row(db: &TestDb, serial_hex: &str, batch: Option<(&str, u32)>) -> String {
     let (first, position) = match batch {
@@ -148,20 +159,11 @@ audit_db_test!(untouched_rows_match_the_journal);
 async fn altered_row(db: TestDb) {
     let journaled = journal_with_batches(&db).await;
     let serial = journaled.serial_hex(2, 17);
-    let sql = if db.is_sqlite() {
-        format!("UPDATE timestamps SET message_imprint = X'00' WHERE serial_hex = '{serial}'")
-    } else {
-        format!("UPDATE timestamps SET message_imprint = '\\x00' WHERE serial_hex = '{serial}'")
-    };
-    tamper(&db, &[sql]).await;
+    tamper(&db, &[imprint_altered(&db, &serial)]).await;
     let rows = rows_report(&db, &journaled).await;
     assert_eq!(
         rows.first_mismatch,
-        Some(TimestampRowsMismatch::Batch {
-            seq: journaled.seq(2),
-            first_serial: journaled.first_serial(2),
-            problem: BatchProblem::Digest,
-        })
+        journaled.mismatch(2, BatchProblem::Digest)
     );
     // The batches before it were checked and matched.
     assert_eq!((rows.batches, rows.tokens), (2, 6));
@@ -183,11 +185,7 @@ async fn reordered_rows(db: TestDb) {
     .await;
     assert_eq!(
         rows_report(&db, &journaled).await.first_mismatch,
-        Some(TimestampRowsMismatch::Batch {
-            seq: journaled.seq(0),
-            first_serial: journaled.first_serial(0),
-            problem: BatchProblem::Digest,
-        })
+        journaled.mismatch(0, BatchProblem::Digest)
     );
 }
 audit_db_test!(reordered_rows);
@@ -204,14 +202,13 @@ async fn deleted_row(db: TestDb) {
     .await;
     assert_eq!(
         rows_report(&db, &journaled).await.first_mismatch,
-        Some(TimestampRowsMismatch::Batch {
-            seq: journaled.seq(2),
-            first_serial: journaled.first_serial(2),
-            problem: BatchProblem::RowCount {
+        journaled.mismatch(
+            2,
+            BatchProblem::RowCount {
                 journaled: 40,
                 found: 39,
-            },
-        })
+            }
+        )
     );
 }
 audit_db_test!(deleted_row);
@@ -223,14 +220,13 @@ async fn row_added_to_a_batch(db: TestDb) {
     tamper(&db, &[raw_row(&db, "7001", Some((&first, 1)))]).await;
     assert_eq!(
         rows_report(&db, &journaled).await.first_mismatch,
-        Some(TimestampRowsMismatch::Batch {
-            seq: journaled.seq(1),
-            first_serial: journaled.first_serial(1),
-            problem: BatchProblem::RowCount {
+        journaled.mismatch(
+            1,
+            BatchProblem::RowCount {
                 journaled: 1,
                 found: 2,
-            },
-        })
+            }
+        )
     );
 }
 audit_db_test!(row_added_to_a_batch);
@@ -419,16 +415,11 @@ async fn batches_after_a_break_in_the_journal(db: TestDb) {
     let journaled = journal_with_batches(&db).await;
     let broken = journaled.seq(1);
     let altered = journaled.serial_hex(2, 0);
-    let altered_row = if db.is_sqlite() {
-        format!("UPDATE timestamps SET message_imprint = X'00' WHERE serial_hex = '{altered}'")
-    } else {
-        format!("UPDATE timestamps SET message_imprint = '\\x00' WHERE serial_hex = '{altered}'")
-    };
     tamper(
         &db,
         &[
             format!("UPDATE audit_records SET actor = 'system:n2' WHERE seq = {broken}"),
-            altered_row,
+            imprint_altered(&db, &altered),
         ],
     )
     .await;

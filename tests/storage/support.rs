@@ -57,6 +57,21 @@ pub(crate) fn chain_hash(prev_hash: &[u8], payload: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The builder of a test record whose hash is sha256(prev_hash || payload).
+pub(crate) fn chained(
+    event_type: &'static str,
+    actor: &'static str,
+    payload: String,
+) -> impl FnOnce(&AuditHead) -> NewAuditRecord + Send {
+    move |head: &AuditHead| NewAuditRecord {
+        recorded_at: T0,
+        event_type: event_type.to_owned(),
+        actor: actor.to_owned(),
+        hash: chain_hash(&head.hash, &payload),
+        payload,
+    }
+}
+
 /// Inserts time-stamp records as one batch, with a test record (`timestamp_batch`, chained like
 /// [`append`]) standing for its journal entry.
 pub(crate) async fn insert_timestamps(
@@ -65,26 +80,14 @@ pub(crate) async fn insert_timestamps(
 ) -> Result<qtsp::storage::AuditRecord, qtsp::storage::StorageError> {
     let payload = format!("batch of {}", records.len());
     storage
-        .insert_timestamp_batch(records, move |head: &AuditHead| NewAuditRecord {
-            recorded_at: T0,
-            event_type: "timestamp_batch".to_owned(),
-            actor: "tsa".to_owned(),
-            hash: chain_hash(&head.hash, &payload),
-            payload,
-        })
+        .insert_timestamp_batch(records, chained("timestamp_batch", "tsa", payload))
         .await
 }
 
 /// Appends one record whose hash is sha256(prev_hash || payload).
 pub(crate) async fn append(storage: &Storage, payload: String) -> qtsp::storage::AuditRecord {
     storage
-        .append_audit(move |head: &AuditHead| NewAuditRecord {
-            recorded_at: T0,
-            event_type: "test.event".to_owned(),
-            actor: "tester".to_owned(),
-            hash: chain_hash(&head.hash, &payload),
-            payload,
-        })
+        .append_audit(chained("test.event", "tester", payload))
         .await
         .unwrap()
 }

@@ -1,11 +1,11 @@
 //! Time-stamp records: batches stored and refused whole, concurrent group commits, and a batch
 //! and its audit record committed together or not at all.
 
-use qtsp::storage::{AuditHead, NewAuditRecord, Storage, StorageError};
+use qtsp::storage::{Storage, StorageError};
 use sha2::{Digest, Sha256};
 
 use crate::storage_test;
-use crate::support::{T0, append, assert_valid_chain, chain_hash, insert_timestamps, ts_record};
+use crate::support::{append, assert_valid_chain, chained, insert_timestamps, ts_record};
 
 storage_test!(timestamp_batch_of_1000);
 async fn timestamp_batch_of_1000(storage: Storage) {
@@ -90,15 +90,7 @@ async fn timestamp_batch_of_1000(storage: Storage) {
 
 storage_test!(timestamp_batch_and_its_audit_record_commit_together);
 async fn timestamp_batch_and_its_audit_record_commit_together(storage: Storage) {
-    let batch_event = |payload: &'static str| {
-        move |head: &AuditHead| NewAuditRecord {
-            recorded_at: T0,
-            event_type: "timestamp_batch".to_owned(),
-            actor: "tsa".to_owned(),
-            hash: chain_hash(&head.hash, payload),
-            payload: payload.to_owned(),
-        }
-    };
+    let batch_event = |payload: &str| chained("timestamp_batch", "tsa", payload.to_owned());
     let first: Vec<_> = (1..=300).map(ts_record).collect();
     let record = storage
         .insert_timestamp_batch(&first, batch_event("batch 1"))
