@@ -83,13 +83,13 @@ enum CaCommand {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain and check every checkpoint signature; names the first broken record.
-    /// On the database, also recompute each time-stamp batch's digest from its rows.
+    /// Also recompute each time-stamp batch's digest from its rows (the database's, or the bundle's).
     Verify {
         /// Verify an exported bundle offline instead of the database.
         #[arg(long, value_name = "DIR")]
         bundle: Option<PathBuf>,
     },
-    /// Write a self-contained bundle (records, checkpoints, keys, VERIFY.md) for an auditor.
+    /// Write a self-contained bundle (records, checkpoints, time-stamp rows, keys, VERIFY.md) for an auditor.
     Export {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,

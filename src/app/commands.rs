@@ -108,7 +108,7 @@ fn audit_keys(config: &Config) -> Result<crate::audit::BundleKeys, AppError> {
 }
 
 /// `qtsp audit verify [--bundle DIR]`: recompute the chain and the checkpoint signatures, and
-/// (database only) each time-stamp batch's digest from its rows.
+/// each time-stamp batch's digest from its rows (the database's or the bundle's).
 pub async fn audit_verify(config: &Config, bundle: Option<&Path>) -> Result<(), AppError> {
     let report = match bundle {
         Some(dir) => crate::audit::verify_bundle(dir)?,
@@ -141,10 +141,12 @@ pub async fn audit_export(config: &Config, out: &Path) -> Result<(), AppError> {
     #[allow(clippy::print_stdout)]
     {
         println!(
-            "exported {} records (last {}) and {} checkpoints to {}",
+            "exported {} records (last {}), {} checkpoints and the {} rows of {} time-stamp batches to {}",
             summary.records,
             summary.last_seq,
             summary.checkpoints,
+            summary.timestamp_rows,
+            summary.timestamp_batches,
             summary.dir.display()
         );
     }

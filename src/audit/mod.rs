@@ -61,9 +61,9 @@
 //! anchor (a checkpoint kept by someone else) protects them. [`verify_storage`] also reads the
 //! rows of every `timestamp_batch` entry from the `timestamps` table and recomputes the entry's
 //! digest ([`timestamp_batch_digest`]), reporting rows deleted, altered or added outside a batch
-//! ([`TimestampRowsReport`]). [`export_bundle`] writes a
-//! directory an auditor verifies with `sha256sum`, `jq`, `openssl` (see `VERIFY.md`, also in
-//! [`VERIFY_MD`]).
+//! ([`TimestampRowsReport`]). [`export_bundle`] writes a directory, the batches' rows included,
+//! that an auditor verifies with `sha256sum`, `jq`, `openssl` and Python (see `VERIFY.md`, also
+//! in [`VERIFY_MD`]); [`verify_bundle`] checks those rows as the database check does.
 
 mod bundle;
 pub mod canonical;

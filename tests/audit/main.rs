@@ -10,11 +10,14 @@
 //! * `auditor`: the documented hash formula, and the tools and commands of VERIFY.md.
 //! * `timestamp_rows`: the time-stamp rows match their `timestamp_batch` entries; rows altered,
 //!   reordered, deleted or added are found.
+//! * `bundle_rows`: the same rows exported in a bundle (`timestamps.txt`), checked offline by
+//!   `verify_bundle` and by VERIFY.md's script; edits to the file are found.
 //!
 //! The shared helpers are in `helpers`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auditor;
+mod bundle_rows;
 mod bundle_tampering;
 mod checkpointer;
 #[path = "../common/mod.rs"]

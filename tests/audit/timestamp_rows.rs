@@ -15,9 +15,9 @@ use crate::common::audit::{TestDb, audit_signer, hsm, journal, tamper};
 use crate::helpers::{bundle_keys, doc_block, sh, tool_available, trusted};
 
 /// Sizes of the batches `journal_with_batches` commits.
-const BATCHES: [u64; 3] = [5, 1, 40];
+pub(crate) const BATCHES: [u64; 3] = [5, 1, 40];
 
-fn record(n: u64) -> TimestampRecord {
+pub(crate) fn record(n: u64) -> TimestampRecord {
     TimestampRecord {
         serial: TimestampSerial::from_unsigned_be(&(0x0100 + n).to_be_bytes()).unwrap(),
         gen_time: OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap()
@@ -31,23 +31,27 @@ fn record(n: u64) -> TimestampRecord {
 }
 
 /// What was journaled: each batch's record number and its records, in batch order.
-struct Journaled {
-    journal: Journal,
+pub(crate) struct Journaled {
+    pub(crate) journal: Journal,
     _hsm: qtsp_hsm::Hsm,
-    batches: Vec<(u64, Vec<TimestampRecord>)>,
+    pub(crate) batches: Vec<(u64, Vec<TimestampRecord>)>,
 }
 
 impl Journaled {
-    fn serial_hex(&self, batch: usize, position: usize) -> String {
+    pub(crate) fn serial_hex(&self, batch: usize, position: usize) -> String {
         self.batches[batch].1[position].serial.to_hex()
     }
 
-    fn seq(&self, batch: usize) -> u64 {
+    pub(crate) fn seq(&self, batch: usize) -> u64 {
         self.batches[batch].0
     }
 
     /// The mismatch expected at `batch`.
-    fn mismatch(&self, batch: usize, problem: BatchProblem) -> Option<TimestampRowsMismatch> {
+    pub(crate) fn mismatch(
+        &self,
+        batch: usize,
+        problem: BatchProblem,
+    ) -> Option<TimestampRowsMismatch> {
         Some(TimestampRowsMismatch::Batch {
             seq: self.batches[batch].0,
             first_serial: Some(self.batches[batch].1[0].serial.clone()),
@@ -59,7 +63,7 @@ impl Journaled {
 /// A journal with a service start, then the `BATCHES` committed as the TSA's recorder does
 /// (serials not in order within a batch, as signatures finish in any order), with other events
 /// between them.
-async fn journal_with_batches(db: &TestDb) -> Journaled {
+pub(crate) async fn journal_with_batches(db: &TestDb) -> Journaled {
     let hsm = hsm().await;
     let journal = journal(&db.storage, audit_signer(&hsm).await, "n1");
     journal.record_service_started().await.unwrap();
@@ -111,7 +115,7 @@ async fn rows_report(db: &TestDb, journaled: &Journaled) -> TimestampRowsReport 
 }
 
 /// The statement that changes the imprint of the row with serial `serial_hex` to one zero octet.
-fn imprint_altered(db: &TestDb, serial_hex: &str) -> String {
+pub(crate) fn imprint_altered(db: &TestDb, serial_hex: &str) -> String {
     let imprint = if db.is_sqlite() { "X'00'" } else { "'\\x00'" };
     format!("UPDATE timestamps SET message_imprint = {imprint} WHERE serial_hex = '{serial_hex}'")
 }

@@ -1,6 +1,7 @@
 //! Area 4: concurrency and records. Many tokens with 64 requests in flight, all granted with
 //! distinct serials; after shutdown each has its record, the `timestamp_batch` events account
-//! for every one, and `qtsp audit verify` passes, the rows of every batch included.
+//! for every one, and `qtsp audit verify` passes, the rows of every batch included, from the
+//! database and from an exported bundle.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -176,6 +177,36 @@ pub(crate) async fn burst_and_records(
     assert!(
         report.contains(&format!(
             "batches checked: {} ({total} tokens); rows in the table: {total}\n",
+            batches.len()
+        )),
+        "{report}"
+    );
+    // The same rows in an exported bundle, checked without the database.
+    let bundle = tempfile::tempdir().unwrap();
+    let exported = run_ok(
+        qtsp(data, database_url)
+            .args(["audit", "export", "--out"])
+            .arg(bundle.path()),
+    );
+    assert!(
+        exported.contains(&format!(
+            "the {total} rows of {} time-stamp batches",
+            batches.len()
+        )),
+        "{exported}"
+    );
+    let report = run_ok(
+        qtsp(data, database_url)
+            .args(["audit", "verify", "--bundle"])
+            .arg(bundle.path()),
+    );
+    assert!(
+        report.contains("time-stamp records: MATCH THE JOURNAL"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "batches checked: {} ({total} tokens); rows in timestamps.txt: {total}\n",
             batches.len()
         )),
         "{report}"

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
+use super::timestamps::{TIMESTAMPS_FILE, TimestampsWriter};
 use super::{
     BUNDLE_FORMAT, CHECKPOINTS_DIR, KEYS_DIR, MANIFEST_FILE, Manifest, PRIMARY_KEY_FILE,
     RECORDS_FILE, RecordLine, SUMS_FILE, VERIFY_FILE, VERIFY_MD,
@@ -47,6 +48,10 @@ pub struct ExportSummary {
     pub last_seq: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Sections of `timestamps.txt`: the exported time-stamp batches whose rows name them.
+    pub timestamp_batches: u64,
+    /// Time-stamp rows written in them.
+    pub timestamp_rows: u64,
     /// Key ids of checkpoints whose key was not among the keys given: the bundle will not
     /// verify until that key is added.
     pub unknown_checkpoint_keys: Vec<String>,
@@ -130,6 +135,7 @@ pub async fn export_bundle(
     let mut records_out = tokio::io::BufWriter::new(file);
     let mut records_sum = Sha256::new();
     let mut records_written = 0u64;
+    let mut timestamps = TimestampsWriter::create(out_dir).await?;
     let mut from_seq = 1;
     'pages: while from_seq <= head.seq {
         let page = storage
@@ -152,6 +158,7 @@ pub async fn export_bundle(
                 .map_err(AuditError::io(&records_path))?;
             records_sum.update(line.as_bytes());
             records_written += 1;
+            timestamps.push(storage, record).await?;
             // Checkpoints over this record; those over records that are not there are skipped
             // here and listed as orphans below.
             while let Some(checkpoint) = checkpoints.pop_if(|c| c.seq <= record.seq) {
@@ -174,6 +181,10 @@ pub async fn export_bundle(
     writer
         .sums
         .insert(RECORDS_FILE.to_owned(), hex::encode(records_sum.finalize()));
+    let timestamps_sum = timestamps.finish(storage).await?;
+    writer
+        .sums
+        .insert(TIMESTAMPS_FILE.to_owned(), timestamps_sum);
     skipped_checkpoints.extend(checkpoints.iter().map(|c| c.seq));
     let orphan_checkpoints = orphan_checkpoints(storage, head.seq, skipped_checkpoints).await?;
 
@@ -231,6 +242,8 @@ pub async fn export_bundle(
         dir = %out_dir.display(),
         records = records_written,
         checkpoints = checkpoints_written,
+        timestamp_batches = timestamps.batches,
+        timestamp_rows = timestamps.rows,
         "audit bundle exported"
     );
     Ok(ExportSummary {
@@ -238,6 +251,8 @@ pub async fn export_bundle(
         records: records_written,
         last_seq: head.seq,
         checkpoints: checkpoints_written,
+        timestamp_batches: timestamps.batches,
+        timestamp_rows: timestamps.rows,
         unknown_checkpoint_keys: unknown_keys,
     })
 }

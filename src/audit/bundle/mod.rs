@@ -4,6 +4,7 @@
 //! DIR/records.jsonl            one record per line (canonical JSON object, payload as a string)
 //! DIR/checkpoints/cp-<seq>.txt checkpoint statement (the signed bytes)
 //! DIR/checkpoints/cp-<seq>.sig DER ECDSA signature
+//! DIR/timestamps.txt           the time-stamp rows of the records' batches (see `timestamps`)
 //! DIR/keys/audit-key.pem       the first audit public key given
 //! DIR/keys/<key-id>.pem        every audit public key given, named by key id
 //! DIR/keys/<name>.pem          certificates given
@@ -16,6 +17,7 @@
 //! `verify` reads and verifies it.
 
 mod export;
+mod timestamps;
 mod verify;
 
 pub use export::{BundleKeys, ExportSummary, NamedPem, export_bundle};
@@ -119,6 +121,8 @@ mod tests {
             "```sh recompute-record",
             "```python verify-chain",
             "```sh check-checkpoints",
+            "```python check-bundle-timestamps",
+            "```sh find-token",
             "Records after the last checkpoint can be cut off without trace",
         ] {
             assert!(VERIFY_MD.contains(needle), "VERIFY.md lacks {needle:?}");

@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
+use super::timestamps::{BundleTimestampRows, TIMESTAMPS_FILE};
 use super::{
     BUNDLE_FORMAT, CHECKPOINTS_DIR, KEYS_DIR, MANIFEST_FILE, Manifest, RECORDS_FILE, RecordLine,
 };
 use crate::audit::AuditError;
 use crate::audit::checkpoint::{CheckpointStatement, TrustedKeys, spki_der_from_pem};
 use crate::audit::verify::{
-    ChainVerifier, CheckpointEvidence, ExpectedEnd, StatedStatement, VerifyReport, VerifySource,
+    ChainVerifier, CheckpointEvidence, ExpectedEnd, HeldBatch, JournaledBatch, StatedStatement,
+    VerifyReport, VerifySource,
 };
 
 /// Verifies a bundle offline, trusting the audit keys found in its `keys/` directory. The report
@@ -84,6 +86,9 @@ fn verify_bundle_inner(
     );
     let records_path = dir.join(RECORDS_FILE);
     let file = std::fs::File::open(&records_path).map_err(AuditError::io(&records_path))?;
+    let timestamps_path = dir.join(TIMESTAMPS_FILE);
+    let mut timestamp_rows = BundleTimestampRows::open(&timestamps_path)?;
+    let mut held_batch = HeldBatch::default();
     let mut highest_seq = 0u64;
     for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line_no = index + 1;
@@ -107,14 +112,27 @@ fn verify_bundle_inner(
         };
         highest_seq = highest_seq.max(record.seq);
         checkpoints.queue_through(&mut verifier, highest_seq)?;
+        let batch = JournaledBatch::of(&record);
         if !verifier.push_record(record) {
             break;
+        }
+        if let Some(accepted) = held_batch.next(batch)
+            && let Some(rows) = &mut timestamp_rows
+        {
+            rows.push(&timestamps_path, accepted)?;
         }
     }
     if !verifier.is_broken() {
         checkpoints.queue_through(&mut verifier, u64::MAX)?;
     }
-    Ok(verifier.finish(Some(expected_end)))
+    let mut report = verifier.finish(Some(expected_end));
+    if let Some(mut rows) = timestamp_rows {
+        if let Some(last) = held_batch.accepted_at_end(&report) {
+            rows.push(&timestamps_path, last)?;
+        }
+        report.timestamp_rows = Some(rows.finish(&timestamps_path, report.first_broken.is_none())?);
+    }
+    Ok(report)
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest, AuditError> {

@@ -2,7 +2,7 @@
 
 use super::evidence::{CheckpointEvidence, ExpectedEnd};
 use super::report::{VerifyReport, VerifySource};
-use super::timestamp_rows::{JournaledBatch, TimestampRowsCheck};
+use super::timestamp_rows::{HeldBatch, JournaledBatch, TimestampRowsCheck};
 use super::verifier::ChainVerifier;
 use crate::audit::AuditError;
 use crate::audit::checkpoint::TrustedKeys;
@@ -40,8 +40,7 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
     );
     let mut checkpoints = StoredCheckpoints::new(head.seq);
     let mut from_seq = 1;
-    // The batch journaled by the last record pushed: checked once the chain has accepted it.
-    let mut held_batch = None;
+    let mut held_batch = HeldBatch::default();
     'pages: loop {
         let page = storage
             .audit_records(from_seq, RECORD_PAGE)
@@ -63,11 +62,9 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
             if !verifier.push_record(record) {
                 break 'pages;
             }
-            // The record before this one is verified now.
-            if let Some(previous) = held_batch.take() {
-                timestamp_rows.push(storage, previous).await?;
+            if let Some(accepted) = held_batch.next(batch) {
+                timestamp_rows.push(storage, accepted).await?;
             }
-            held_batch = batch;
         }
         if !full_page {
             break;
@@ -86,12 +83,7 @@ pub async fn verify_storage<K: AsRef<[u8]>>(
         seq: head.seq,
         hash: head.hash,
     }));
-    if let Some(last) = held_batch
-        && report
-            .first_broken
-            .as_ref()
-            .is_none_or(|b| b.seq > last.seq())
-    {
+    if let Some(last) = held_batch.accepted_at_end(&report) {
         timestamp_rows.push(storage, last).await?;
     }
     report.timestamp_rows = Some(

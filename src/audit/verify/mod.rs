@@ -18,4 +18,7 @@ pub use report::{
     BatchProblem, Broken, BrokenReason, TimestampRowsMismatch, TimestampRowsReport, VerifyReport,
     VerifySource,
 };
+pub(crate) use timestamp_rows::{
+    BATCHES_PER_QUERY, BatchTally, HeldBatch, JournaledBatch, TOKENS_PER_QUERY,
+};
 pub(crate) use verifier::ChainVerifier;

@@ -204,8 +204,9 @@ impl fmt::Display for BrokenReason {
     }
 }
 
-/// The time-stamp rows of the database checked against the journal's `timestamp_batch` entries
-/// (a bundle holds the journal alone, so only a database verification has this).
+/// The time-stamp rows checked against the journal's `timestamp_batch` entries: the database's
+/// `timestamps` table, or a bundle's `timestamps.txt` (bundles exported before they held the rows
+/// have none, and no such report).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TimestampRowsReport {
     /// Batches whose rows were found and hash to the entry's `records_sha256`.
@@ -215,7 +216,8 @@ pub struct TimestampRowsReport {
     /// Batches journaled before the rows named their batch: their rows cannot be told apart,
     /// so they are not checked (only counted in the total).
     pub batches_unchecked: u64,
-    /// Rows in the table when the verification started.
+    /// Rows in the table when the verification started (for a bundle: the token lines of its
+    /// `timestamps.txt`, all counted as naming their batch).
     pub rows_in_table: TimestampRowCounts,
     /// The first problem, `None` when every checked batch matches its rows.
     pub first_mismatch: Option<TimestampRowsMismatch>,
@@ -244,18 +246,27 @@ pub enum TimestampRowsMismatch {
         /// journaled with and without batch columns).
         journaled: TimestampRowCounts,
     },
+    /// A bundle's `timestamps.txt` is not what an export writes: a line outside the format, a
+    /// section for a record that journals no batch of rows, out of order, or after the last
+    /// batch, or naming another first serial than its entry.
+    BundleFile {
+        /// The line (from 1).
+        line: u64,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// What is wrong with one batch's rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BatchProblem {
-    /// The table holds `found` rows of the batch, the journal says `journaled` (rows deleted,
-    /// or added with the batch's name).
+    /// `found` rows of the batch (in the table, or in the bundle's section for it), the journal
+    /// says `journaled` (rows deleted, or added with the batch's name).
     RowCount {
         /// Tokens in the journal's entry.
         journaled: u64,
-        /// Rows of the batch in the table.
+        /// Rows of the batch found.
         found: u64,
     },
     /// As many rows as journaled, but their content or order no longer hashes to the entry's
@@ -293,6 +304,9 @@ impl fmt::Display for TimestampRowsMismatch {
                 journaled.batched,
                 journaled.unbatched
             ),
+            TimestampRowsMismatch::BundleFile { line, detail } => {
+                write!(f, "timestamps.txt line {line}: {detail}")
+            }
         }
     }
 }
@@ -302,7 +316,7 @@ impl fmt::Display for BatchProblem {
         match self {
             BatchProblem::RowCount { journaled, found } => write!(
                 f,
-                "the table holds {found} of its rows, the journal says {journaled} (rows deleted or added)"
+                "{found} of its rows found, the journal says {journaled} (rows deleted or added)"
             ),
             BatchProblem::Digest => f.write_str(
                 "its rows no longer hash to the journaled records_sha256 (a row was altered)",
@@ -422,7 +436,11 @@ impl fmt::Display for VerifyReport {
             )?;
         }
         if let Some(rows) = &self.timestamp_rows {
-            rows.fmt_after_journal(f, self.first_broken.is_some())?;
+            let rows_place = match self.source {
+                VerifySource::Database { .. } => "rows in the table",
+                VerifySource::Bundle { .. } => "rows in timestamps.txt",
+            };
+            rows.fmt_after_journal(f, self.first_broken.is_some(), rows_place)?;
         }
         Ok(())
     }
@@ -431,7 +449,12 @@ impl fmt::Display for VerifyReport {
 impl TimestampRowsReport {
     /// The report's lines. Batches after a break in the journal are not checked (their entries
     /// prove nothing), so a clean result then says how far it goes.
-    fn fmt_after_journal(&self, f: &mut fmt::Formatter<'_>, journal_broken: bool) -> fmt::Result {
+    fn fmt_after_journal(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        journal_broken: bool,
+        rows_place: &str,
+    ) -> fmt::Result {
         match &self.first_mismatch {
             None if journal_broken => writeln!(
                 f,
@@ -447,7 +470,7 @@ impl TimestampRowsReport {
         };
         writeln!(
             f,
-            "  {checked}: {} ({} tokens); rows in the table: {}",
+            "  {checked}: {} ({} tokens); {rows_place}: {}",
             self.batches, self.tokens, self.rows_in_table.batched
         )?;
         if self.batches_unchecked > 0 || self.rows_in_table.unbatched > 0 {

@@ -1,19 +1,20 @@
 //! The time-stamp rows behind the journal's `timestamp_batch` entries, checked as the chain
-//! verification accepts the entries, a few hundred batches per query (database verifications
-//! only). The database renders each batch's rows as the lines of
-//! [`crate::audit::timestamp_batch_digest`], which are hashed here.
+//! verification accepts the entries. In the database, a few hundred batches per query: the
+//! database renders each batch's rows as the lines of [`crate::audit::timestamp_batch_digest`],
+//! which are hashed here. A bundle's `timestamps.txt` holds the same lines, read by
+//! `crate::audit::bundle`; both count and compare through [`BatchTally`].
 
 use std::collections::HashMap;
 
 use sha2::{Digest as _, Sha256};
 
-use super::report::{BatchProblem, TimestampRowsMismatch, TimestampRowsReport};
+use super::report::{BatchProblem, TimestampRowsMismatch, TimestampRowsReport, VerifyReport};
 use crate::audit::{AuditError, AuditEvent};
 use crate::storage::{AuditRecord, BatchLines, Storage, TimestampRowCounts, TimestampSerial};
 
 /// A `timestamp_batch` record, read but not checked yet (its record may still turn out broken).
 #[derive(Debug)]
-pub(super) struct JournaledBatch {
+pub(crate) struct JournaledBatch {
     seq: u64,
     /// The entry, or why it cannot be read.
     entry: Result<BatchEntry, String>,
@@ -21,16 +22,17 @@ pub(super) struct JournaledBatch {
 
 /// What a `timestamp_batch` entry states that its rows are checked against.
 #[derive(Debug)]
-struct BatchEntry {
-    first_serial: TimestampSerial,
-    count: u64,
+pub(crate) struct BatchEntry {
+    pub(crate) first_serial: TimestampSerial,
+    pub(crate) count: u64,
     records_sha256: [u8; 32],
-    batch_columns: bool,
+    /// Its rows name the batch (so they can be found, and a bundle holds them).
+    pub(crate) batch_columns: bool,
 }
 
 impl JournaledBatch {
     /// The batch that `record` journals, if it is a `timestamp_batch` record.
-    pub(super) fn of(record: &AuditRecord) -> Option<JournaledBatch> {
+    pub(crate) fn of(record: &AuditRecord) -> Option<JournaledBatch> {
         if record.event_type != "timestamp_batch" {
             return None;
         }
@@ -56,23 +58,154 @@ impl JournaledBatch {
         })
     }
 
-    /// Its record's number.
-    pub(super) fn seq(&self) -> u64 {
-        self.seq
+    /// Its record's number and its entry (or why it cannot be read).
+    pub(crate) fn into_parts(self) -> (u64, Result<BatchEntry, String>) {
+        (self.seq, self.entry)
+    }
+}
+
+/// Holds the batch of the last record given to the chain verification until the verification
+/// has accepted that record: a record is only known intact once the next one links to it, or
+/// once the verification ends without a break at or before it.
+#[derive(Debug, Default)]
+pub(crate) struct HeldBatch(Option<JournaledBatch>);
+
+impl HeldBatch {
+    /// Call after the verification took the record that journals `batch` (if any): returns the
+    /// batch of the record before it, accepted now.
+    pub(crate) fn next(&mut self, batch: Option<JournaledBatch>) -> Option<JournaledBatch> {
+        std::mem::replace(&mut self.0, batch)
+    }
+
+    /// The last batch held, if the finished verification accepted its record.
+    pub(crate) fn accepted_at_end(self, report: &VerifyReport) -> Option<JournaledBatch> {
+        self.0.filter(|last| {
+            report
+                .first_broken
+                .as_ref()
+                .is_none_or(|b| b.seq > last.seq)
+        })
+    }
+}
+
+/// The counts and the first mismatch of a check, wherever the rows come from.
+#[derive(Debug, Default)]
+pub(crate) struct BatchTally {
+    report: TimestampRowsReport,
+    /// Tokens of every batch entry seen, checked or not, by whether their rows name the batch.
+    journaled: TimestampRowCounts,
+}
+
+impl BatchTally {
+    /// Counts an accepted batch's tokens; whether its rows are to be compared: it names its rows
+    /// (older entries are only counted) and no mismatch was found before it.
+    pub(crate) fn count(&mut self, entry: &BatchEntry) -> bool {
+        let journaled = if entry.batch_columns {
+            &mut self.journaled.batched
+        } else {
+            &mut self.journaled.unbatched
+        };
+        *journaled = journaled.saturating_add(entry.count);
+        if self.has_mismatch() {
+            return false;
+        }
+        if !entry.batch_columns {
+            self.report.batches_unchecked += 1;
+        }
+        entry.batch_columns
+    }
+
+    /// Compares the batch journaled in record `seq` with its rows: how many were found, and
+    /// their lines (`None`: no rows found). Returns whether they match; the first mismatch is
+    /// kept.
+    pub(crate) fn compare(
+        &mut self,
+        seq: u64,
+        entry: &BatchEntry,
+        rows: Option<(u64, &[u8])>,
+    ) -> bool {
+        let problem = match rows {
+            None => Some(BatchProblem::RowCount {
+                journaled: entry.count,
+                found: 0,
+            }),
+            Some((found, _)) if found != entry.count => Some(BatchProblem::RowCount {
+                journaled: entry.count,
+                found,
+            }),
+            Some((_, lines)) => {
+                let digest: [u8; 32] = Sha256::digest(lines).into();
+                (digest != entry.records_sha256).then_some(BatchProblem::Digest)
+            }
+        };
+        match problem {
+            Some(problem) => {
+                self.mismatch(TimestampRowsMismatch::Batch {
+                    seq,
+                    first_serial: Some(entry.first_serial.clone()),
+                    problem,
+                });
+                false
+            }
+            None => {
+                self.report.batches += 1;
+                self.report.tokens += entry.count;
+                true
+            }
+        }
+    }
+
+    /// An entry that cannot be read.
+    pub(crate) fn unreadable(&mut self, seq: u64, detail: String) {
+        self.mismatch(TimestampRowsMismatch::Batch {
+            seq,
+            first_serial: None,
+            problem: BatchProblem::Unreadable { detail },
+        });
+    }
+
+    /// Keeps `mismatch` unless one was found before.
+    pub(crate) fn mismatch(&mut self, mismatch: TimestampRowsMismatch) {
+        self.report.first_mismatch.get_or_insert(mismatch);
+    }
+
+    pub(crate) fn has_mismatch(&self) -> bool {
+        self.report.first_mismatch.is_some()
+    }
+
+    /// The report. `rows_found`: the rows where they were read. `whole_journal`: every record
+    /// up to the head was verified and every batch in it counted, so the journal's batches must
+    /// account for every row found.
+    pub(crate) fn finish(
+        mut self,
+        rows_found: TimestampRowCounts,
+        whole_journal: bool,
+    ) -> TimestampRowsReport {
+        self.report.rows_in_table = rows_found;
+        if whole_journal
+            && (rows_found.batched > self.journaled.batched
+                || rows_found.unbatched > self.journaled.unbatched)
+        {
+            self.mismatch(TimestampRowsMismatch::Unjournaled {
+                rows_in_table: rows_found,
+                journaled: self.journaled,
+            });
+        }
+        self.report
     }
 }
 
 /// Batches read per query, at most.
-const BATCHES_PER_QUERY: usize = 256;
+pub(crate) const BATCHES_PER_QUERY: usize = 256;
 /// Tokens of the batches read per query, at most (bounds the text held at once).
-const TOKENS_PER_QUERY: u64 = 16_384;
+pub(crate) const TOKENS_PER_QUERY: u64 = 16_384;
 
-/// Checks batches against their rows, a few hundred per query, and keeps the counts.
+/// Checks batches against their rows in the database, a few hundred per query.
 #[derive(Debug)]
 pub(super) struct TimestampRowsCheck {
-    report: TimestampRowsReport,
-    /// Tokens of every batch entry seen, checked or not, by whether their rows name the batch.
-    journaled: TimestampRowCounts,
+    tally: BatchTally,
+    /// Rows in the table when the check started.
+    rows_in_table: TimestampRowCounts,
     /// Accepted batches (their record numbers and entries) not read yet, in record order.
     pending: Vec<(u64, BatchEntry)>,
     pending_tokens: u64,
@@ -87,11 +220,8 @@ impl TimestampRowsCheck {
             .await
             .map_err(AuditError::storage("count time-stamp records"))?;
         Ok(TimestampRowsCheck {
-            report: TimestampRowsReport {
-                rows_in_table,
-                ..TimestampRowsReport::default()
-            },
-            journaled: TimestampRowCounts::default(),
+            tally: BatchTally::default(),
+            rows_in_table,
             pending: Vec::new(),
             pending_tokens: 0,
         })
@@ -105,41 +235,24 @@ impl TimestampRowsCheck {
         storage: &Storage,
         batch: JournaledBatch,
     ) -> Result<(), AuditError> {
-        let entry = match batch.entry {
+        let (seq, entry) = batch.into_parts();
+        let entry = match entry {
             Ok(entry) => entry,
-            Err(detail) => return self.unreadable(storage, batch.seq, detail).await,
+            Err(detail) => {
+                // The batches accepted before it come first.
+                self.read_pending(storage).await?;
+                self.tally.unreadable(seq, detail);
+                return Ok(());
+            }
         };
-        let count = entry.count;
-        let journaled = if entry.batch_columns {
-            &mut self.journaled.batched
-        } else {
-            &mut self.journaled.unbatched
-        };
-        *journaled = journaled.saturating_add(count);
-        if self.report.first_mismatch.is_some() {
+        if !self.tally.count(&entry) {
             return Ok(());
         }
-        if !entry.batch_columns {
-            self.report.batches_unchecked += 1;
-            return Ok(());
-        }
-        self.pending.push((batch.seq, entry));
-        self.pending_tokens = self.pending_tokens.saturating_add(count);
+        self.pending_tokens = self.pending_tokens.saturating_add(entry.count);
+        self.pending.push((seq, entry));
         if self.pending.len() >= BATCHES_PER_QUERY || self.pending_tokens >= TOKENS_PER_QUERY {
             self.read_pending(storage).await?;
         }
-        Ok(())
-    }
-
-    /// An entry that cannot be read: a mismatch, after the batches accepted before it.
-    async fn unreadable(
-        &mut self,
-        storage: &Storage,
-        seq: u64,
-        detail: String,
-    ) -> Result<(), AuditError> {
-        self.read_pending(storage).await?;
-        self.mismatch(seq, None, BatchProblem::Unreadable { detail });
         Ok(())
     }
 
@@ -147,7 +260,7 @@ impl TimestampRowsCheck {
     async fn read_pending(&mut self, storage: &Storage) -> Result<(), AuditError> {
         let pending = std::mem::take(&mut self.pending);
         self.pending_tokens = 0;
-        if pending.is_empty() || self.report.first_mismatch.is_some() {
+        if pending.is_empty() || self.tally.has_mismatch() {
             return Ok(());
         }
         let serials: Vec<TimestampSerial> = pending
@@ -163,63 +276,22 @@ impl TimestampRowsCheck {
             .collect();
         for (seq, batch) in pending {
             let rows = found.remove(&batch.first_serial);
-            let problem = match &rows {
-                None => Some(BatchProblem::RowCount {
-                    journaled: batch.count,
-                    found: 0,
-                }),
-                Some(rows) if rows.rows != batch.count => Some(BatchProblem::RowCount {
-                    journaled: batch.count,
-                    found: rows.rows,
-                }),
-                Some(rows) => {
-                    let digest: [u8; 32] = Sha256::digest(rows.lines.as_bytes()).into();
-                    (digest != batch.records_sha256).then_some(BatchProblem::Digest)
-                }
-            };
-            match problem {
-                Some(problem) => {
-                    self.mismatch(seq, Some(batch.first_serial), problem);
-                    break;
-                }
-                None => {
-                    self.report.batches += 1;
-                    self.report.tokens += batch.count;
-                }
+            let rows = rows.as_ref().map(|r| (r.rows, r.lines.as_bytes()));
+            if !self.tally.compare(seq, &batch, rows) {
+                break;
             }
         }
         Ok(())
     }
 
-    fn mismatch(&mut self, seq: u64, first_serial: Option<TimestampSerial>, problem: BatchProblem) {
-        self.report
-            .first_mismatch
-            .get_or_insert(TimestampRowsMismatch::Batch {
-                seq,
-                first_serial,
-                problem,
-            });
-    }
-
-    /// Reads what is still waiting, then the report. `whole_journal`: every record up to the
-    /// head was verified and every batch in it pushed, so the journal's batches must account
-    /// for every row counted at the start.
+    /// Reads what is still waiting, then the report. `whole_journal`: see
+    /// [`BatchTally::finish`].
     pub(super) async fn finish(
         mut self,
         storage: &Storage,
         whole_journal: bool,
     ) -> Result<TimestampRowsReport, AuditError> {
         self.read_pending(storage).await?;
-        let rows = self.report.rows_in_table;
-        if whole_journal
-            && self.report.first_mismatch.is_none()
-            && (rows.batched > self.journaled.batched || rows.unbatched > self.journaled.unbatched)
-        {
-            self.report.first_mismatch = Some(TimestampRowsMismatch::Unjournaled {
-                rows_in_table: self.report.rows_in_table,
-                journaled: self.journaled,
-            });
-        }
-        Ok(self.report)
+        Ok(self.tally.finish(self.rows_in_table, whole_journal))
     }
 }
