@@ -166,6 +166,7 @@ enum Ahead {
 /// Checks a bundle's `timestamps.txt` against the batches the chain verification accepts, in
 /// record order, reading the file once.
 pub(super) struct BundleTimestampRows {
+    path: PathBuf,
     reader: std::io::BufReader<std::fs::File>,
     line_no: u64,
     ahead: Ahead,
@@ -186,6 +187,7 @@ impl BundleTimestampRows {
             Err(e) => return Err(AuditError::io(path)(e)),
         };
         Ok(Some(BundleTimestampRows {
+            path: path.to_path_buf(),
             reader: std::io::BufReader::new(file),
             line_no: 0,
             ahead: Ahead::Start,
@@ -197,7 +199,7 @@ impl BundleTimestampRows {
 
     /// Takes one batch whose record the chain verification accepted, in record order, and
     /// compares it with its section.
-    pub(super) fn push(&mut self, path: &Path, batch: JournaledBatch) -> Result<(), AuditError> {
+    pub(super) fn push(&mut self, batch: JournaledBatch) -> Result<(), AuditError> {
         let (seq, entry) = batch.into_parts();
         let entry = match entry {
             Ok(entry) => entry,
@@ -209,7 +211,7 @@ impl BundleTimestampRows {
         if !self.tally.count(&entry) {
             return Ok(());
         }
-        let header = match self.peek_header(path)? {
+        let header = match self.peek_header()? {
             // No section for it: none left, or the next is a later batch's.
             None => None,
             Some(header) if header.seq > seq => None,
@@ -241,19 +243,19 @@ impl BundleTimestampRows {
             return Ok(());
         }
         self.ahead = Ahead::Start;
-        let (rows, body) = self.read_body(path)?;
+        let (rows, digest) = self.read_body()?;
         if !self.malformed {
-            self.tally.compare(seq, &entry, Some((rows, &body)));
+            self.tally.compare(seq, &entry, Some((rows, digest)));
         }
         Ok(())
     }
 
     /// The next section's header, read if need be (`None` at the end of the file, or once a
     /// line is malformed).
-    fn peek_header(&mut self, path: &Path) -> Result<Option<SectionHeader>, AuditError> {
+    fn peek_header(&mut self) -> Result<Option<SectionHeader>, AuditError> {
         if matches!(self.ahead, Ahead::Start) && !self.malformed {
             let mut line = Vec::new();
-            self.ahead = match self.read_line(path, &mut line)? {
+            self.ahead = match self.read_line(&mut line)? {
                 false => Ahead::End,
                 true => match parse_header(&line, self.line_no) {
                     Some(header) => Ahead::Header(header),
@@ -271,16 +273,16 @@ impl BundleTimestampRows {
     }
 
     /// Reads the lines of the section whose header was consumed, up to the next header (kept
-    /// ahead) or the end: their number and their exact bytes.
-    fn read_body(&mut self, path: &Path) -> Result<(u64, Vec<u8>), AuditError> {
-        let mut body = Vec::new();
+    /// ahead) or the end: their number and the SHA-256 of their exact bytes.
+    fn read_body(&mut self) -> Result<(u64, [u8; 32]), AuditError> {
+        let mut digest = Sha256::new();
         let mut rows = 0;
         let mut line = Vec::new();
         loop {
             line.clear();
-            if !self.read_line(path, &mut line)? {
+            if !self.read_line(&mut line)? {
                 self.ahead = Ahead::End;
-                return Ok((rows, body));
+                return Ok((rows, digest.finalize().into()));
             }
             if line.starts_with(b"#") {
                 match parse_header(&line, self.line_no) {
@@ -293,20 +295,20 @@ impl BundleTimestampRows {
                         self.ahead = Ahead::End;
                     }
                 }
-                return Ok((rows, body));
+                return Ok((rows, digest.finalize().into()));
             }
             rows += 1;
             self.token_lines += 1;
-            body.extend_from_slice(&line);
+            digest.update(&line);
         }
     }
 
     /// Reads one line, its LF included (if present); false at the end of the file.
-    fn read_line(&mut self, path: &Path, line: &mut Vec<u8>) -> Result<bool, AuditError> {
+    fn read_line(&mut self, line: &mut Vec<u8>) -> Result<bool, AuditError> {
         let read = self
             .reader
             .read_until(b'\n', line)
-            .map_err(AuditError::io(path))?;
+            .map_err(AuditError::io(&self.path))?;
         if read > 0 {
             self.line_no += 1;
         }
@@ -326,12 +328,8 @@ impl BundleTimestampRows {
 
     /// The report. `whole_journal`: every record was verified, so no section may remain (and
     /// the rest of the file is read to count its token lines either way).
-    pub(super) fn finish(
-        mut self,
-        path: &Path,
-        whole_journal: bool,
-    ) -> Result<TimestampRowsReport, AuditError> {
-        if let Some(header) = self.peek_header(path)?
+    pub(super) fn finish(mut self, whole_journal: bool) -> Result<TimestampRowsReport, AuditError> {
+        if let Some(header) = self.peek_header()?
             && whole_journal
         {
             self.file_problem(
@@ -344,7 +342,7 @@ impl BundleTimestampRows {
         }
         while !self.malformed && matches!(self.ahead, Ahead::Header(_)) {
             self.ahead = Ahead::Start;
-            self.read_body(path)?;
+            self.read_body()?;
         }
         let rows = TimestampRowCounts {
             batched: self.token_lines,

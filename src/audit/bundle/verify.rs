@@ -86,8 +86,7 @@ fn verify_bundle_inner(
     );
     let records_path = dir.join(RECORDS_FILE);
     let file = std::fs::File::open(&records_path).map_err(AuditError::io(&records_path))?;
-    let timestamps_path = dir.join(TIMESTAMPS_FILE);
-    let mut timestamp_rows = BundleTimestampRows::open(&timestamps_path)?;
+    let mut timestamp_rows = BundleTimestampRows::open(&dir.join(TIMESTAMPS_FILE))?;
     let mut held_batch = HeldBatch::default();
     let mut highest_seq = 0u64;
     for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -119,7 +118,7 @@ fn verify_bundle_inner(
         if let Some(accepted) = held_batch.next(batch)
             && let Some(rows) = &mut timestamp_rows
         {
-            rows.push(&timestamps_path, accepted)?;
+            rows.push(accepted)?;
         }
     }
     if !verifier.is_broken() {
@@ -128,9 +127,9 @@ fn verify_bundle_inner(
     let mut report = verifier.finish(Some(expected_end));
     if let Some(mut rows) = timestamp_rows {
         if let Some(last) = held_batch.accepted_at_end(&report) {
-            rows.push(&timestamps_path, last)?;
+            rows.push(last)?;
         }
-        report.timestamp_rows = Some(rows.finish(&timestamps_path, report.first_broken.is_none())?);
+        report.timestamp_rows = Some(rows.finish(report.first_broken.is_none())?);
     }
     Ok(report)
 }

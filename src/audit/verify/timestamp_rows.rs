@@ -116,13 +116,13 @@ impl BatchTally {
     }
 
     /// Compares the batch journaled in record `seq` with its rows: how many were found, and
-    /// their lines (`None`: no rows found). Returns whether they match; the first mismatch is
-    /// kept.
+    /// the SHA-256 of their lines (`None`: no rows found). Returns whether they match; the
+    /// first mismatch is kept.
     pub(crate) fn compare(
         &mut self,
         seq: u64,
         entry: &BatchEntry,
-        rows: Option<(u64, &[u8])>,
+        rows: Option<(u64, [u8; 32])>,
     ) -> bool {
         let problem = match rows {
             None => Some(BatchProblem::RowCount {
@@ -133,10 +133,7 @@ impl BatchTally {
                 journaled: entry.count,
                 found,
             }),
-            Some((_, lines)) => {
-                let digest: [u8; 32] = Sha256::digest(lines).into();
-                (digest != entry.records_sha256).then_some(BatchProblem::Digest)
-            }
+            Some((_, digest)) => (digest != entry.records_sha256).then_some(BatchProblem::Digest),
         };
         match problem {
             Some(problem) => {
@@ -276,7 +273,7 @@ impl TimestampRowsCheck {
             .collect();
         for (seq, batch) in pending {
             let rows = found.remove(&batch.first_serial);
-            let rows = rows.as_ref().map(|r| (r.rows, r.lines.as_bytes()));
+            let rows = rows.map(|r| (r.rows, Sha256::digest(r.lines.as_bytes()).into()));
             if !self.tally.compare(seq, &batch, rows) {
                 break;
             }
