@@ -1,7 +1,8 @@
 //! `qtsp bench tsa` end to end on a fresh data directory: the server, the load client and the
-//! plain PKCS#11 loop run for a moment each, tokens are answered, and the CPU each token cost is
-//! reported by thread role. Nothing here judges a speed, or counts the requests the fixed-rate
-//! phase could not send on a busy machine: only that each part was measured.
+//! plain PKCS#11 loop run for a moment each, tokens are answered, the CPU each token cost is
+//! reported by thread role, and the journal left behind verifies. Nothing here judges a speed,
+//! or counts the requests the fixed-rate phase could not send on a busy machine: only that each
+//! part was measured.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -100,6 +101,21 @@ fn bench_tsa_answers_tokens_and_reports_cpu_per_token() {
             assert!(p99 <= longest + 0.05, "{stage}");
         }
     }
+
+    // The bench's server journals and checkpoints as `qtsp serve` does: its journal verifies,
+    // the rows of every batch included, and ends under a checkpoint (all but the record that
+    // announces the last one).
+    let report = run_ok(qtsp(&data).args(["audit", "verify"]));
+    assert!(report.contains("INTACT"), "{report}");
+    assert!(
+        report.contains("time-stamp records: MATCH THE JOURNAL"),
+        "{report}"
+    );
+    assert!(
+        report.contains(" is not covered by a signed checkpoint yet")
+            && !report.contains(" are not covered by a signed checkpoint yet"),
+        "{report}"
+    );
 }
 
 /// The maximal-rate and the half-rate parts of the line of `out` that starts with `prefix`

@@ -495,6 +495,31 @@ const CHECKPOINT_EVERY_RECORDS: u64 = 1000;
 /// ... or this often, whichever comes first (and only when there is something new).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Signs audit checkpoints on the schedule above until `shutdown`.
+pub(crate) fn spawn_checkpointer(
+    journal: &crate::audit::Journal,
+    shutdown: &Shutdown,
+) -> Result<tokio::task::JoinHandle<()>, AppError> {
+    let shutdown = shutdown.clone();
+    Ok(
+        journal.spawn_checkpointer(CHECKPOINT_EVERY_RECORDS, CHECKPOINT_EVERY, async move {
+            shutdown.wait().await;
+        })?,
+    )
+}
+
+/// Waits for the checkpointer (it signs one when it sees the shutdown), then signs one over
+/// whatever was journaled after it, so that a stopped node's journal ends under a checkpoint.
+pub(crate) async fn last_checkpoint(
+    journal: &crate::audit::Journal,
+    checkpointer: tokio::task::JoinHandle<()>,
+) {
+    let _ = checkpointer.await;
+    if let Err(error) = journal.checkpoint_now().await {
+        tracing::error!(%error, "cannot sign the last audit checkpoint");
+    }
+}
+
 /// The journal of this node, with the audit key of the ceremony as checkpoint signer.
 pub async fn open_journal(
     config: &Config,
@@ -557,12 +582,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         tracing::info!("termination signal received; shutting down");
         trigger.trigger();
     });
-    let checkpointer = {
-        let shutdown = shutdown.clone();
-        journal.spawn_checkpointer(CHECKPOINT_EVERY_RECORDS, CHECKPOINT_EVERY, async move {
-            shutdown.wait().await;
-        })?
-    };
+    let checkpointer = spawn_checkpointer(&journal, &shutdown)?;
     // CRLs published on schedule and after revocations, and pre-signed OCSP answers signed
     // again before they are due, whether or not anyone asks.
     let crl_publisher = {
@@ -613,10 +633,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     if let Err(error) = journal.record_service_stopped().await {
         tracing::error!(%error, "cannot journal the stop");
     }
-    let _ = checkpointer.await;
-    if let Err(error) = journal.checkpoint_now().await {
-        tracing::error!(%error, "cannot sign the last audit checkpoint");
-    }
+    last_checkpoint(&journal, checkpointer).await;
     hsm.shutdown().await;
     storage.close().await;
     served?;

@@ -229,6 +229,8 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             AppError::InvalidArgument("the public listener has no address".into())
         })?;
         let shutdown = Shutdown::default();
+        // As `qtsp serve` does: the journal is checkpointed while the tokens are journaled.
+        let checkpointer = app::spawn_checkpointer(&journal, &shutdown)?;
         let server = {
             let (app, shutdown) = (app.clone(), shutdown.clone());
             tokio::spawn(async move {
@@ -272,6 +274,7 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
         }
         let _ = tasks.recorder.await;
         tasks.clock_monitor.abort();
+        app::last_checkpoint(&journal, checkpointer).await;
         app.hsm.shutdown().await;
         app.storage.close().await;
 
