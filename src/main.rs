@@ -60,6 +60,12 @@ enum HsmCommand {
 enum TsaCommand {
     /// Sign a test token with the TSU key, check it, and tell whether the clock allows stamping.
     Check,
+    /// Show an issued token's record and its batch's journal entry, its rows checked against it.
+    Show {
+        /// The token's serial number, lowercase hex (as in the database and the logs).
+        #[arg(long, value_name = "HEX")]
+        serial: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +155,9 @@ fn main() -> ExitCode {
             Command::Tsa {
                 command: TsaCommand::Check,
             } => app::tsa_check(config).await,
+            Command::Tsa {
+                command: TsaCommand::Show { serial },
+            } => app::tsa_show(&config, &serial).await,
             Command::Ca {
                 command:
                     CaCommand::Revoke {

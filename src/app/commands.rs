@@ -107,6 +107,35 @@ fn audit_keys(config: &Config) -> Result<crate::audit::BundleKeys, AppError> {
     })
 }
 
+/// `qtsp tsa show --serial HEX`: an issued token's record, its batch, and its batch's journal
+/// entry with the batch's rows checked against it. Fails when there is no such token, or when
+/// the journal does not account for its row.
+pub async fn tsa_show(config: &Config, serial_hex: &str) -> Result<(), AppError> {
+    let serial = crate::storage::TimestampSerial::from_hex(serial_hex).map_err(|e| {
+        AppError::InvalidArgument(format!(
+            "--serial {serial_hex:?}: {e} (lowercase hex of the serial number's DER content)"
+        ))
+    })?;
+    let storage = open_storage(config).await?;
+    let evidence = crate::audit::timestamp_evidence(&storage, &serial).await;
+    storage.close().await;
+    let evidence = evidence?.ok_or_else(|| AppError::TimestampNotFound {
+        serial: serial.to_hex(),
+    })?;
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{evidence}");
+    }
+    if evidence.is_consistent() {
+        Ok(())
+    } else {
+        Err(AppError::AuditBroken(format!(
+            "time-stamp {}: its row is not accounted for by the journal",
+            serial.to_hex()
+        )))
+    }
+}
+
 /// `qtsp audit verify [--bundle DIR]`: recompute the chain and the checkpoint signatures, and
 /// each time-stamp batch's digest from its rows (the database's or the bundle's).
 pub async fn audit_verify(config: &Config, bundle: Option<&Path>) -> Result<(), AppError> {

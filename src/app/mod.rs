@@ -12,7 +12,9 @@ use std::sync::Arc;
 mod commands;
 
 pub use crate::init::{InitError, InitReport, init};
-pub use commands::{RevokeArgs, audit_export, audit_verify, ca_revoke, hsm_check, tsa_check};
+pub use commands::{
+    RevokeArgs, audit_export, audit_verify, ca_revoke, hsm_check, tsa_check, tsa_show,
+};
 
 /// Why a command failed. Each variant keeps the typed error of the layer that failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub enum AppError {
         "APP006 the clock is not synchronized within the TSA's accuracy: run chrony or systemd-timesyncd (or, on a development machine only, set QTSP_TSA_REQUIRE_CLOCK_SYNC=false)"
     )]
     ClockNotSynchronized,
+    #[error("APP007 no time-stamp token with serial {serial} in the database")]
+    TimestampNotFound { serial: String },
     #[error("APP005 cannot read {path}: {source}")]
     ReadFile {
         path: PathBuf,

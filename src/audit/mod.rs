@@ -89,8 +89,8 @@ pub use event::{AuditEvent, CHECKPOINT_SIGNED, CeremonyOutcome, KeyPurpose};
 pub use journal::{Journal, MAX_ACTOR_LEN, NodeInfo};
 pub use timestamp_batch::timestamp_batch_digest;
 pub use verify::{
-    BatchProblem, Broken, BrokenReason, TimestampRowsMismatch, TimestampRowsReport, VerifyReport,
-    VerifySource, verify_storage,
+    BatchJournal, BatchProblem, Broken, BrokenReason, TimestampEvidence, TimestampRowsMismatch,
+    TimestampRowsReport, VerifyReport, VerifySource, timestamp_evidence, verify_storage,
 };
 
 #[cfg(test)]

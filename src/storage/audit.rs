@@ -5,7 +5,7 @@ use super::db::{
     DbRow, Dialect, is_foreign_key_violation, is_unique_violation, query_err, to_i64, truncate,
     with_db,
 };
-use super::records::{AuditCheckpoint, AuditHead, AuditRecord, NewAuditRecord};
+use super::records::{AuditCheckpoint, AuditHead, AuditRecord, NewAuditRecord, TimestampSerial};
 use super::{Storage, StorageError};
 
 macro_rules! audit_select {
@@ -186,6 +186,31 @@ impl Storage {
                 .iter()
                 .map(audit_from_row)
                 .collect()
+        })
+    }
+
+    /// The `timestamp_batch` records whose payload states this `first_serial` (one, unless the
+    /// journal was tampered with), in order. Scans the journal: for operators' lookups, not for
+    /// the service's paths.
+    pub async fn audit_timestamp_batch_records(
+        &self,
+        first_serial: &TimestampSerial,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        const OP: &str = "audit_timestamp_batch_records";
+        // Payloads are canonical JSON: the member is written exactly so, and hex has no LIKE
+        // wildcard.
+        let pattern = format!("%\"first_serial\":\"{}\"%", first_serial.to_hex());
+        with_db!(&self.db, |pool, DB| {
+            sqlx::query(audit_select!(
+                "WHERE event_type = 'timestamp_batch' AND payload LIKE $1 ORDER BY seq LIMIT 16"
+            ))
+            .bind(pattern)
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(OP))?
+            .iter()
+            .map(audit_from_row)
+            .collect()
         })
     }
 

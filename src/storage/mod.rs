@@ -37,7 +37,7 @@ use db::{Db, redact_url, with_db};
 
 pub use error::StorageError;
 pub use records::{
-    AuditCheckpoint, AuditHead, AuditRecord, Backend, BatchLines, CertificateRecord,
+    AuditCheckpoint, AuditHead, AuditRecord, Backend, BatchLines, BatchPlace, CertificateRecord,
     CertificateSerial, CertificateState, IssuedStatus, NewAuditRecord, NewCertificateIntent,
     RevocationReason, RevocationRecord, RevocationRequest, SerialError, TimestampRecord,
     TimestampRowCounts, TimestampSerial,

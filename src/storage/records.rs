@@ -506,6 +506,16 @@ pub struct BatchLines {
     pub lines: String,
 }
 
+/// Where a time-stamp row stands in the group commit that wrote it (rows written since schema
+/// migration 3 name their batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPlace {
+    /// The batch's first serial (its `timestamp_batch` journal entry's `first_serial`).
+    pub first_serial: TimestampSerial,
+    /// The row's position in the batch, 0 for the first.
+    pub position: u64,
+}
+
 /// Time-stamp rows counted by whether they name their batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimestampRowCounts {

@@ -10,8 +10,8 @@ use super::db::{
     Db, DbRow, Dialect, is_unique_violation, query_err, to_i64, to_micros, truncate, with_db,
 };
 use super::records::{
-    AuditHead, AuditRecord, BatchLines, NewAuditRecord, TimestampRecord, TimestampRowCounts,
-    TimestampSerial,
+    AuditHead, AuditRecord, BatchLines, BatchPlace, NewAuditRecord, TimestampRecord,
+    TimestampRowCounts, TimestampSerial,
 };
 use super::{Storage, StorageError};
 
@@ -330,6 +330,39 @@ impl Storage {
                 .map_err(query_err(OP))?
                 .map(|row| timestamp_from_row(&row))
                 .transpose()
+        })
+    }
+
+    /// The time-stamp record with this serial, and its place in its batch (`None` for rows
+    /// written before the rows named their batch).
+    pub async fn timestamp_in_batch(
+        &self,
+        serial: &TimestampSerial,
+    ) -> Result<Option<(TimestampRecord, Option<BatchPlace>)>, StorageError> {
+        const OP: &str = "timestamp_in_batch";
+        with_db!(&self.db, |pool, DB| {
+            let Some(row) = sqlx::query(
+                "SELECT serial_hex, gen_time, policy_oid, hash_alg_oid, message_imprint, \
+                 requester, node_id, batch_first_serial, \
+                 CAST(batch_position AS BIGINT) AS batch_position FROM timestamps \
+                 WHERE serial_hex = $1",
+            )
+            .bind(serial.to_hex())
+            .fetch_optional(pool)
+            .await
+            .map_err(query_err(OP))?
+            else {
+                return Ok(None);
+            };
+            let record = timestamp_from_row(&row)?;
+            let place = match row.opt_text("batch_first_serial")? {
+                None => None,
+                Some(_) => Some(BatchPlace {
+                    first_serial: row.ts_serial("batch_first_serial")?,
+                    position: row.uint("batch_position")?,
+                }),
+            };
+            Ok(Some((record, place)))
         })
     }
 

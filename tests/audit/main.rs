@@ -12,6 +12,7 @@
 //!   reordered, deleted or added are found.
 //! * `bundle_rows`: the same rows exported in a bundle (`timestamps.txt`), checked offline by
 //!   `verify_bundle` and by VERIFY.md's script; edits to the file are found.
+//! * `token_lookup`: one token's row, batch and journal entry (`qtsp tsa show`).
 //!
 //! The shared helpers are in `helpers`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,3 +28,4 @@ mod db_tampering;
 mod helpers;
 mod intact;
 mod timestamp_rows;
+mod token_lookup;

@@ -121,7 +121,7 @@ pub(crate) fn imprint_altered(db: &TestDb, serial_hex: &str) -> String {
 }
 
 /// One row as a DBA would insert it: `batch` is the batch's first serial and the position.
-fn raw_row(db: &TestDb, serial_hex: &str, batch: Option<(&str, u32)>) -> String {
+pub(crate) fn raw_row(db: &TestDb, serial_hex: &str, batch: Option<(&str, u32)>) -> String {
     let (first, position) = match batch {
         Some((first, position)) => (format!("'{first}'"), position.to_string()),
         None => ("NULL".to_owned(), "NULL".to_owned()),

@@ -1,7 +1,7 @@
 //! Area 4: concurrency and records. Many tokens with 64 requests in flight, all granted with
 //! distinct serials; after shutdown each has its record, the `timestamp_batch` events account
 //! for every one, and `qtsp audit verify` passes, the rows of every batch included, from the
-//! database and from an exported bundle.
+//! database and from an exported bundle; `qtsp tsa show` finds a token's record and entry.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -211,4 +211,36 @@ pub(crate) async fn burst_and_records(
         )),
         "{report}"
     );
+
+    // An operator's lookup of one token: its record, its batch, its journal entry.
+    let token = &issued[total / 2];
+    let serial = TimestampSerial::from_der_content(token.serial.clone()).unwrap();
+    let shown = run_ok(
+        qtsp(data, database_url)
+            .args(["tsa", "show", "--serial"])
+            .arg(serial.to_hex()),
+    );
+    for line in [
+        format!("time-stamp {}\n", serial.to_hex()),
+        format!(
+            "  imprint    {} {}\n",
+            token.hash.oid(),
+            hex::encode(&token.imprint)
+        ),
+        "  requester  127.0.0.1".to_owned(),
+        "its rows match the entry's records_sha256\n".to_owned(),
+    ] {
+        assert!(shown.contains(&line), "{line:?} not in\n{shown}");
+    }
+    for (serial, code) in [("7e7e7e7e", "APP007"), ("7E7E", "APP003")] {
+        let out = qtsp(data, database_url)
+            .args(["tsa", "show", "--serial", serial])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(code),
+            "{serial}: {stderr}"
+        );
+    }
 }

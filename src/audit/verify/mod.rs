@@ -9,6 +9,7 @@
 mod database;
 mod evidence;
 mod report;
+mod timestamp_evidence;
 mod timestamp_rows;
 mod verifier;
 
@@ -18,6 +19,7 @@ pub use report::{
     BatchProblem, Broken, BrokenReason, TimestampRowsMismatch, TimestampRowsReport, VerifyReport,
     VerifySource,
 };
+pub use timestamp_evidence::{BatchJournal, TimestampEvidence, timestamp_evidence};
 pub(crate) use timestamp_rows::{
     BATCHES_PER_QUERY, BatchTally, HeldBatch, JournaledBatch, TOKENS_PER_QUERY,
 };

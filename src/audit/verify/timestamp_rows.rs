@@ -124,17 +124,7 @@ impl BatchTally {
         entry: &BatchEntry,
         rows: Option<(u64, [u8; 32])>,
     ) -> bool {
-        let problem = match rows {
-            None => Some(BatchProblem::RowCount {
-                journaled: entry.count,
-                found: 0,
-            }),
-            Some((found, _)) if found != entry.count => Some(BatchProblem::RowCount {
-                journaled: entry.count,
-                found,
-            }),
-            Some((_, digest)) => (digest != entry.records_sha256).then_some(BatchProblem::Digest),
-        };
+        let problem = batch_problem(entry, rows);
         match problem {
             Some(problem) => {
                 self.mismatch(TimestampRowsMismatch::Batch {
@@ -189,6 +179,25 @@ impl BatchTally {
             });
         }
         self.report
+    }
+}
+
+/// What is wrong with a batch's rows against its entry, given how many were found and the
+/// SHA-256 of their lines (`None`: no rows found); `None` when they match.
+pub(crate) fn batch_problem(
+    entry: &BatchEntry,
+    rows: Option<(u64, [u8; 32])>,
+) -> Option<BatchProblem> {
+    match rows {
+        None => Some(BatchProblem::RowCount {
+            journaled: entry.count,
+            found: 0,
+        }),
+        Some((found, _)) if found != entry.count => Some(BatchProblem::RowCount {
+            journaled: entry.count,
+            found,
+        }),
+        Some((_, digest)) => (digest != entry.records_sha256).then_some(BatchProblem::Digest),
     }
 }
 
