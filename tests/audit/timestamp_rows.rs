@@ -4,7 +4,8 @@
 //! sqlite3, psql) recompute the same digests.
 
 use qtsp::audit::{
-    AuditEvent, BatchProblem, Journal, TimestampRowsMismatch, TimestampRowsReport, verify_storage,
+    AuditEvent, BatchProblem, Journal, TimestampRowsMismatch, TimestampRowsReport, VerifyReport,
+    verify_storage,
 };
 use qtsp::storage::{TimestampRecord, TimestampRowCounts, TimestampSerial};
 use sha2::{Digest, Sha256};
@@ -92,7 +93,12 @@ async fn rows_report(db: &TestDb, journaled: &Journaled) -> TimestampRowsReport 
     let report = verify_storage(&db.storage, &[trusted(&journaled.journal)])
         .await
         .unwrap();
-    // The journal itself is untouched in every case here.
+    checked_rows(&report)
+}
+
+/// The rows' report of a verification whose journal is intact (as in every case here, and in
+/// `bundle_rows`), with its line in the printed report checked.
+pub(crate) fn checked_rows(report: &VerifyReport) -> TimestampRowsReport {
     assert!(report.first_broken.is_none(), "{report}");
     let rows = report.timestamp_rows.clone().unwrap();
     assert_eq!(
@@ -100,17 +106,11 @@ async fn rows_report(db: &TestDb, journaled: &Journaled) -> TimestampRowsReport 
         rows.first_mismatch.is_none(),
         "{report}"
     );
-    let text = report.to_string();
-    match &rows.first_mismatch {
-        None => assert!(
-            text.contains("time-stamp records: MATCH THE JOURNAL"),
-            "{text}"
-        ),
-        Some(mismatch) => assert!(
-            text.contains(&format!("time-stamp records: ALTERED: {mismatch}")),
-            "{text}"
-        ),
-    }
+    let expected_line = match &rows.first_mismatch {
+        None => "time-stamp records: MATCH THE JOURNAL".to_owned(),
+        Some(mismatch) => format!("time-stamp records: ALTERED: {mismatch}"),
+    };
+    assert!(report.to_string().contains(&expected_line), "{report}");
     rows
 }
 
@@ -141,22 +141,24 @@ pub(crate) fn raw_row(db: &TestDb, serial_hex: &str, batch: Option<(&str, u32)>)
     )
 }
 
+/// The report on the rows of `journal_with_batches` when every batch matches.
+pub(crate) fn all_batches_match() -> TimestampRowsReport {
+    let tokens: u64 = BATCHES.iter().sum();
+    TimestampRowsReport {
+        batches: BATCHES.len() as u64,
+        tokens,
+        batches_unchecked: 0,
+        rows_in_table: TimestampRowCounts {
+            batched: tokens,
+            unbatched: 0,
+        },
+        first_mismatch: None,
+    }
+}
+
 async fn untouched_rows_match_the_journal(db: TestDb) {
     let journaled = journal_with_batches(&db).await;
-    let tokens: u64 = BATCHES.iter().sum();
-    assert_eq!(
-        rows_report(&db, &journaled).await,
-        TimestampRowsReport {
-            batches: 3,
-            tokens,
-            batches_unchecked: 0,
-            rows_in_table: TimestampRowCounts {
-                batched: tokens,
-                unbatched: 0,
-            },
-            first_mismatch: None,
-        }
-    );
+    assert_eq!(rows_report(&db, &journaled).await, all_batches_match());
 }
 audit_db_test!(untouched_rows_match_the_journal);
 

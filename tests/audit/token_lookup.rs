@@ -2,7 +2,7 @@
 //! journal entry with the batch's rows checked against it; a row altered in the batch, a row no
 //! entry accounts for, an older row that names no batch, and a batch stated twice.
 
-use qtsp::audit::{AuditEvent, BatchJournal, BatchProblem, timestamp_evidence};
+use qtsp::audit::{AuditEvent, BatchJournal, BatchProblem, TimestampEvidence, timestamp_evidence};
 use qtsp::storage::{BatchPlace, TimestampSerial};
 
 use crate::audit_db_test;
@@ -13,13 +13,32 @@ fn serial(hex: &str) -> TimestampSerial {
     TimestampSerial::from_hex(hex).unwrap()
 }
 
+/// The evidence of a token that is there.
+async fn evidence_of(db: &TestDb, serial: &TimestampSerial) -> TimestampEvidence {
+    timestamp_evidence(&db.storage, serial)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no time-stamp {serial}"))
+}
+
+/// The journal record, batch size, problem and repeated entries of a journaled token's batch.
+fn journaled_batch(evidence: &TimestampEvidence) -> (u64, u64, Option<BatchProblem>, Vec<u64>) {
+    match &evidence.journal {
+        BatchJournal::Journaled {
+            seq,
+            count,
+            problem,
+            also_in,
+            ..
+        } => (*seq, *count, problem.clone(), also_in.clone()),
+        other => panic!("not journaled: {other:?}\n{evidence}"),
+    }
+}
+
 async fn a_journaled_token(db: TestDb) {
     let journaled = journal_with_batches(&db).await;
     let token = &journaled.batches[2].1[17];
-    let evidence = timestamp_evidence(&db.storage, &token.serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let evidence = evidence_of(&db, &token.serial).await;
     assert_eq!(&evidence.record, token);
     assert_eq!(
         evidence.batch,
@@ -28,19 +47,9 @@ async fn a_journaled_token(db: TestDb) {
             position: 17,
         })
     );
-    let BatchJournal::Journaled {
-        seq,
-        count,
-        problem,
-        also_in,
-        ..
-    } = &evidence.journal
-    else {
-        panic!("{evidence}");
-    };
     assert_eq!(
-        (*seq, *count, problem, also_in.as_slice()),
-        (journaled.seq(2), 40, &None, &[][..])
+        journaled_batch(&evidence),
+        (journaled.seq(2), 40, None, vec![])
     );
     assert!(evidence.is_consistent());
     let text = evidence.to_string();
@@ -61,20 +70,8 @@ async fn a_journaled_token(db: TestDb) {
 
     // Another row of its batch altered: the batch no longer matches its entry.
     tamper(&db, &[imprint_altered(&db, &journaled.serial_hex(2, 3))]).await;
-    let evidence = timestamp_evidence(&db.storage, &token.serial)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(
-            &evidence.journal,
-            BatchJournal::Journaled {
-                problem: Some(BatchProblem::Digest),
-                ..
-            }
-        ),
-        "{evidence}"
-    );
+    let evidence = evidence_of(&db, &token.serial).await;
+    assert_eq!(journaled_batch(&evidence).2, Some(BatchProblem::Digest));
     assert!(!evidence.is_consistent());
     assert!(evidence.to_string().contains("ALTERED: "), "{evidence}");
 
@@ -100,18 +97,12 @@ async fn rows_outside_the_journal(db: TestDb) {
         ],
     )
     .await;
-    let forged = timestamp_evidence(&db.storage, &serial("7e01"))
-        .await
-        .unwrap()
-        .unwrap();
+    let forged = evidence_of(&db, &serial("7e01")).await;
     assert_eq!(forged.journal, BatchJournal::NotJournaled);
     assert!(!forged.is_consistent());
     assert!(forged.to_string().contains("NOT JOURNALED"), "{forged}");
 
-    let older = timestamp_evidence(&db.storage, &serial("7e02"))
-        .await
-        .unwrap()
-        .unwrap();
+    let older = evidence_of(&db, &serial("7e02")).await;
     assert_eq!(
         (&older.batch, &older.journal),
         (&None, &BatchJournal::RowNamesNoBatch)
@@ -131,22 +122,10 @@ async fn a_batch_stated_twice(db: TestDb) {
         )
         .await
         .unwrap();
-    let evidence = timestamp_evidence(&db.storage, &journaled.batches[1].1[0].serial)
-        .await
-        .unwrap()
-        .unwrap();
-    let BatchJournal::Journaled {
-        seq,
-        problem,
-        also_in,
-        ..
-    } = &evidence.journal
-    else {
-        panic!("{evidence}");
-    };
+    let evidence = evidence_of(&db, &journaled.batches[1].1[0].serial).await;
     assert_eq!(
-        (*seq, problem, also_in.as_slice()),
-        (journaled.seq(1), &None, &[again.seq][..])
+        journaled_batch(&evidence),
+        (journaled.seq(1), 1, None, vec![again.seq])
     );
     assert!(!evidence.is_consistent());
     assert!(

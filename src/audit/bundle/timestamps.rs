@@ -11,7 +11,6 @@
 //! verification judges it. A section's body is the exact bytes hashed: every line up to the next
 //! header or the end of the file.
 
-use std::collections::HashMap;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
@@ -20,10 +19,9 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::audit::AuditError;
 use crate::audit::verify::{
-    BATCHES_PER_QUERY, BatchTally, JournaledBatch, TOKENS_PER_QUERY, TimestampRowsMismatch,
-    TimestampRowsReport,
+    BatchTally, JournaledBatch, PendingBatches, TimestampRowsMismatch, TimestampRowsReport,
 };
-use crate::storage::{AuditRecord, BatchLines, Storage, TimestampRowCounts, TimestampSerial};
+use crate::storage::{AuditRecord, Storage, TimestampRowCounts};
 
 /// The file's name in the bundle.
 pub(super) const TIMESTAMPS_FILE: &str = "timestamps.txt";
@@ -36,9 +34,8 @@ pub(super) struct TimestampsWriter {
     path: PathBuf,
     out: tokio::io::BufWriter<tokio::fs::File>,
     sum: Sha256,
-    /// Batches (record number, first serial) waiting for their rows, in record order.
-    pending: Vec<(u64, TimestampSerial)>,
-    pending_tokens: u64,
+    /// Batches (by record number) waiting for their rows, in record order.
+    pending: PendingBatches<u64>,
     /// Sections written, and the rows in them.
     pub(super) batches: u64,
     pub(super) rows: u64,
@@ -54,8 +51,7 @@ impl TimestampsWriter {
             path,
             out: tokio::io::BufWriter::new(file),
             sum: Sha256::new(),
-            pending: Vec::new(),
-            pending_tokens: 0,
+            pending: PendingBatches::default(),
             batches: 0,
             rows: 0,
         })
@@ -79,32 +75,17 @@ impl TimestampsWriter {
         if !entry.batch_columns {
             return Ok(());
         }
-        self.pending_tokens = self.pending_tokens.saturating_add(entry.count);
-        self.pending.push((seq, entry.first_serial));
-        if self.pending.len() >= BATCHES_PER_QUERY || self.pending_tokens >= TOKENS_PER_QUERY {
+        if self.pending.push(seq, entry.first_serial, entry.count) {
             self.write_pending(storage).await?;
         }
         Ok(())
     }
 
     async fn write_pending(&mut self, storage: &Storage) -> Result<(), AuditError> {
-        let pending = std::mem::take(&mut self.pending);
-        self.pending_tokens = 0;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let serials: Vec<TimestampSerial> = pending.iter().map(|(_, s)| s.clone()).collect();
-        let mut found: HashMap<TimestampSerial, BatchLines> = storage
-            .timestamp_batch_lines(&serials)
-            .await
-            .map_err(AuditError::storage("read time-stamp batches"))?
-            .into_iter()
-            .map(|lines| (lines.first_serial.clone(), lines))
-            .collect();
-        for (seq, first_serial) in pending {
+        for (seq, first_serial, rows) in self.pending.read(storage).await? {
             let header = format!("# batch {seq} {}\n", first_serial.to_hex());
             self.write(header.as_bytes()).await?;
-            if let Some(rows) = found.remove(&first_serial) {
+            if let Some(rows) = rows {
                 self.write(rows.lines.as_bytes()).await?;
                 self.rows += rows.rows;
             }

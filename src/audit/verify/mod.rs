@@ -20,7 +20,5 @@ pub use report::{
     VerifySource,
 };
 pub use timestamp_evidence::{BatchJournal, TimestampEvidence, timestamp_evidence};
-pub(crate) use timestamp_rows::{
-    BATCHES_PER_QUERY, BatchTally, HeldBatch, JournaledBatch, TOKENS_PER_QUERY,
-};
+pub(crate) use timestamp_rows::{BatchTally, HeldBatch, JournaledBatch, PendingBatches};
 pub(crate) use verifier::ChainVerifier;

@@ -202,9 +202,69 @@ pub(crate) fn batch_problem(
 }
 
 /// Batches read per query, at most.
-pub(crate) const BATCHES_PER_QUERY: usize = 256;
+const BATCHES_PER_QUERY: usize = 256;
 /// Tokens of the batches read per query, at most (bounds the text held at once).
-pub(crate) const TOKENS_PER_QUERY: u64 = 16_384;
+const TOKENS_PER_QUERY: u64 = 16_384;
+
+/// Batches waiting for their rows, read from the database a few hundred per query (one result
+/// row per batch). `T` is what the caller keeps with each batch.
+#[derive(Debug)]
+pub(crate) struct PendingBatches<T> {
+    batches: Vec<(T, TimestampSerial)>,
+    tokens: u64,
+}
+
+impl<T> Default for PendingBatches<T> {
+    fn default() -> Self {
+        PendingBatches {
+            batches: Vec::new(),
+            tokens: 0,
+        }
+    }
+}
+
+impl<T> PendingBatches<T> {
+    /// Queues a batch of `count` tokens; whether enough now wait for one query.
+    pub(crate) fn push(&mut self, item: T, first_serial: TimestampSerial, count: u64) -> bool {
+        self.batches.push((item, first_serial));
+        self.tokens = self.tokens.saturating_add(count);
+        self.batches.len() >= BATCHES_PER_QUERY || self.tokens >= TOKENS_PER_QUERY
+    }
+
+    /// Drops what waits.
+    pub(crate) fn clear(&mut self) {
+        self.batches.clear();
+        self.tokens = 0;
+    }
+
+    /// Takes every waiting batch, in the order queued, with its rows as the database renders
+    /// them (`None`: no rows name it): one query.
+    pub(crate) async fn read(
+        &mut self,
+        storage: &Storage,
+    ) -> Result<Vec<(T, TimestampSerial, Option<BatchLines>)>, AuditError> {
+        let batches = std::mem::take(&mut self.batches);
+        self.tokens = 0;
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let serials: Vec<TimestampSerial> = batches.iter().map(|(_, s)| s.clone()).collect();
+        let mut found: HashMap<TimestampSerial, BatchLines> = storage
+            .timestamp_batch_lines(&serials)
+            .await
+            .map_err(AuditError::storage("read time-stamp batches"))?
+            .into_iter()
+            .map(|lines| (lines.first_serial.clone(), lines))
+            .collect();
+        Ok(batches
+            .into_iter()
+            .map(|(item, first_serial)| {
+                let rows = found.remove(&first_serial);
+                (item, first_serial, rows)
+            })
+            .collect())
+    }
+}
 
 /// Checks batches against their rows in the database, a few hundred per query.
 #[derive(Debug)]
@@ -213,8 +273,7 @@ pub(super) struct TimestampRowsCheck {
     /// Rows in the table when the check started.
     rows_in_table: TimestampRowCounts,
     /// Accepted batches (their record numbers and entries) not read yet, in record order.
-    pending: Vec<(u64, BatchEntry)>,
-    pending_tokens: u64,
+    pending: PendingBatches<(u64, BatchEntry)>,
 }
 
 impl TimestampRowsCheck {
@@ -228,8 +287,7 @@ impl TimestampRowsCheck {
         Ok(TimestampRowsCheck {
             tally: BatchTally::default(),
             rows_in_table,
-            pending: Vec::new(),
-            pending_tokens: 0,
+            pending: PendingBatches::default(),
         })
     }
 
@@ -254,9 +312,8 @@ impl TimestampRowsCheck {
         if !self.tally.count(&entry) {
             return Ok(());
         }
-        self.pending_tokens = self.pending_tokens.saturating_add(entry.count);
-        self.pending.push((seq, entry));
-        if self.pending.len() >= BATCHES_PER_QUERY || self.pending_tokens >= TOKENS_PER_QUERY {
+        let (first_serial, count) = (entry.first_serial.clone(), entry.count);
+        if self.pending.push((seq, entry), first_serial, count) {
             self.read_pending(storage).await?;
         }
         Ok(())
@@ -264,24 +321,11 @@ impl TimestampRowsCheck {
 
     /// Reads the rows of the waiting batches and compares each, in record order.
     async fn read_pending(&mut self, storage: &Storage) -> Result<(), AuditError> {
-        let pending = std::mem::take(&mut self.pending);
-        self.pending_tokens = 0;
-        if pending.is_empty() || self.tally.has_mismatch() {
+        if self.tally.has_mismatch() {
+            self.pending.clear();
             return Ok(());
         }
-        let serials: Vec<TimestampSerial> = pending
-            .iter()
-            .map(|(_, b)| b.first_serial.clone())
-            .collect();
-        let mut found: HashMap<TimestampSerial, BatchLines> = storage
-            .timestamp_batch_lines(&serials)
-            .await
-            .map_err(AuditError::storage("read time-stamp batches"))?
-            .into_iter()
-            .map(|lines| (lines.first_serial.clone(), lines))
-            .collect();
-        for (seq, batch) in pending {
-            let rows = found.remove(&batch.first_serial);
+        for ((seq, batch), _, rows) in self.pending.read(storage).await? {
             let rows = rows.map(|r| (r.rows, Sha256::digest(r.lines.as_bytes()).into()));
             if !self.tally.compare(seq, &batch, rows) {
                 break;
