@@ -31,9 +31,15 @@ fn sqlite_chunk_len(remaining: usize) -> usize {
 
 macro_rules! timestamp_select {
     ($tail:literal) => {
+        timestamp_select!("", $tail)
+    };
+    // With more columns: `$more` starts with a comma.
+    ($more:literal, $tail:literal) => {
         concat!(
             "SELECT serial_hex, gen_time, policy_oid, hash_alg_oid, message_imprint, requester, \
-             node_id FROM timestamps ",
+             node_id",
+            $more,
+            " FROM timestamps ",
             $tail
         )
     };
@@ -341,12 +347,10 @@ impl Storage {
     ) -> Result<Option<(TimestampRecord, Option<BatchPlace>)>, StorageError> {
         const OP: &str = "timestamp_in_batch";
         with_db!(&self.db, |pool, DB| {
-            let Some(row) = sqlx::query(
-                "SELECT serial_hex, gen_time, policy_oid, hash_alg_oid, message_imprint, \
-                 requester, node_id, batch_first_serial, \
-                 CAST(batch_position AS BIGINT) AS batch_position FROM timestamps \
-                 WHERE serial_hex = $1",
-            )
+            let Some(row) = sqlx::query(timestamp_select!(
+                ", batch_first_serial, CAST(batch_position AS BIGINT) AS batch_position",
+                "WHERE serial_hex = $1"
+            ))
             .bind(serial.to_hex())
             .fetch_optional(pool)
             .await
