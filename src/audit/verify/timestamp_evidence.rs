@@ -5,11 +5,10 @@
 
 use std::fmt;
 
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::report::BatchProblem;
-use super::timestamp_rows::{JournaledBatch, batch_problem};
+use super::timestamp_rows::{JournaledBatch, batch_problem, found_rows};
 use crate::audit::AuditError;
 use crate::audit::chain::format_time;
 use crate::storage::{BatchPlace, Storage, TimestampRecord, TimestampSerial};
@@ -120,14 +119,11 @@ async fn batch_journal(
         .timestamp_batch_lines(std::slice::from_ref(first_serial))
         .await
         .map_err(AuditError::storage("read the batch's rows"))?;
-    let rows = lines
-        .first()
-        .map(|l| (l.rows, Sha256::digest(l.lines.as_bytes()).into()));
     Ok(BatchJournal::Journaled {
         seq,
         recorded_at: first.recorded_at,
         count: entry.count,
-        problem: batch_problem(&entry, rows),
+        problem: batch_problem(&entry, lines.first().map(found_rows)),
         also_in,
     })
 }

@@ -124,8 +124,7 @@ impl BatchTally {
         entry: &BatchEntry,
         rows: Option<(u64, [u8; 32])>,
     ) -> bool {
-        let problem = batch_problem(entry, rows);
-        match problem {
+        match batch_problem(entry, rows) {
             Some(problem) => {
                 self.mismatch(TimestampRowsMismatch::Batch {
                     seq,
@@ -199,6 +198,11 @@ pub(crate) fn batch_problem(
         }),
         Some((_, digest)) => (digest != entry.records_sha256).then_some(BatchProblem::Digest),
     }
+}
+
+/// A batch's rows as [`batch_problem`] takes them: how many, and the SHA-256 of their lines.
+pub(crate) fn found_rows(lines: &BatchLines) -> (u64, [u8; 32]) {
+    (lines.rows, Sha256::digest(lines.lines.as_bytes()).into())
 }
 
 /// Batches read per query, at most.
@@ -326,8 +330,10 @@ impl TimestampRowsCheck {
             return Ok(());
         }
         for ((seq, batch), _, rows) in self.pending.read(storage).await? {
-            let rows = rows.map(|r| (r.rows, Sha256::digest(r.lines.as_bytes()).into()));
-            if !self.tally.compare(seq, &batch, rows) {
+            if !self
+                .tally
+                .compare(seq, &batch, rows.as_ref().map(found_rows))
+            {
                 break;
             }
         }
