@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::pki::{TokenKey, generate, issue};
 use der::asn1::OctetString;
 use der::{Decode, Encode};
-use qtsp::audit::{Journal, NodeInfo};
+use qtsp::audit::{AuditEvent, Journal, NodeInfo};
 use qtsp::clock::{FixedClock, SharedClock, SyncReading, SyncSource};
 use qtsp::pki::tsp::{MessageImprint, PkiFailureInfo, PkiStatus, TimeStampReq, TimeStampResp};
 use qtsp::pki::{
@@ -147,6 +147,7 @@ fn setup_at(
         certificate,
         policy: TsaPolicy::parse(qtsp::tsa::policy::DEFAULT_POLICY).unwrap(),
         require_clock_sync: true,
+        clock_report: Duration::from_secs(3600),
         clock: clock.clone(),
         sync,
         journal: Journal::new(storage.clone(), clock, NodeInfo::new("tsa-test")),
@@ -272,6 +273,136 @@ async fn granted_with_the_clock_refused_without_it_and_never_granted_unrecorded(
     assert_eq!(count("clock_resynchronized"), 1, "{types:?}");
     assert_eq!(count("timestamp_batch"), 2, "{types:?}");
     assert_eq!(storage.count_timestamps().await.unwrap(), 2);
+}
+
+/// The `clock_status` records of the journal, in order.
+async fn clock_statements(storage: &Storage) -> Vec<AuditEvent> {
+    storage
+        .audit_records(1, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event_type == "clock_status")
+        .map(|r| AuditEvent::from_payload(&r.payload).unwrap())
+        .collect()
+}
+
+/// Waits (5 s at most) until the journal holds `count` clock statements.
+async fn wait_for_statements(storage: &Storage, count: usize) -> Vec<AuditEvent> {
+    for _ in 0..500 {
+        let statements = clock_statements(storage).await;
+        if statements.len() >= count {
+            return statements;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {count} clock_status records after 5 s");
+}
+
+/// The readings a statement counts, and how many were within the accuracy.
+fn readings(statement: &AuditEvent) -> (u64, u64) {
+    let AuditEvent::ClockStatus {
+        readings,
+        within_accuracy,
+        ..
+    } = statement
+    else {
+        panic!("not a clock_status: {statement:?}");
+    };
+    (*readings, *within_accuracy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_status_is_journaled_every_period_and_at_the_stop() {
+    let pki = pki().await;
+    let (storage, _dir) = common::db::sqlite_storage().await;
+    let sync = Arc::new(Scripted(Mutex::new(true)));
+    let mut tsa_setup = setup(&pki, &storage, sync.clone(), pki.tsu.clone(), &pki.tsu_key);
+    tsa_setup.clock_report = Duration::from_secs(2);
+    let (tsa, tasks) = TimeStampAuthority::start(tsa_setup).await.unwrap();
+
+    // The first period: every reading (one a second, the first at the start) synchronized.
+    let first = wait_for_statements(&storage, 1).await.remove(0);
+    let (taken, _) = readings(&first);
+    assert!((1..=3).contains(&taken), "{first:?}");
+    assert_eq!(
+        first,
+        AuditEvent::ClockStatus {
+            source: "scripted".into(),
+            from: NOW,
+            to: NOW,
+            readings: taken,
+            within_accuracy: taken,
+            accuracy_us: 1_000_000,
+            max_error_us: Some(3_000),
+            enforced: true,
+            detail: "scripted: synchronized=true".into(),
+        }
+    );
+
+    // The clock is lost for the next period: its statement says so, beside the episode's record.
+    *sync.0.lock().unwrap() = false;
+    let statements = wait_for_statements(&storage, 2).await;
+    let (taken, within) = readings(&statements[1]);
+    assert!(taken >= 1 && within < taken, "{:?}", statements[1]);
+    let AuditEvent::ClockStatus { detail, .. } = &statements[1] else {
+        unreachable!()
+    };
+    assert_eq!(detail, "scripted: synchronized=false");
+    assert!(
+        audit_types(&storage)
+            .await
+            .contains(&"clock_unsynchronized".to_owned())
+    );
+
+    // The stop journals the period it cut short, once it holds a reading (a second passes);
+    // `the_clock_status_says_when_the_check_is_off` shows the stop's statement on its own.
+    let before = clock_statements(&storage).await.len();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    stop(tsa, tasks).await;
+    let after = clock_statements(&storage).await;
+    assert!(after.len() > before, "{after:?}");
+    let (taken, within) = readings(after.last().unwrap());
+    assert!(taken >= 1 && within == 0, "{after:?}");
+}
+
+/// With the check off, tokens are issued whatever the clock, and the statements say that it
+/// was not checked, with what was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_status_says_when_the_check_is_off() {
+    let pki = pki().await;
+    let (storage, _dir) = common::db::sqlite_storage().await;
+    let sync = Arc::new(Scripted(Mutex::new(false)));
+    let mut tsa_setup = setup(&pki, &storage, sync.clone(), pki.tsu.clone(), &pki.tsu_key);
+    tsa_setup.require_clock_sync = false;
+    let (tsa, tasks) = TimeStampAuthority::start(tsa_setup).await.unwrap();
+    assert!(matches!(
+        tsa.stamp(&request(), None).await.outcome,
+        Outcome::Granted { .. }
+    ));
+    stop(tsa, tasks).await;
+
+    let statements = clock_statements(&storage).await;
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let AuditEvent::ClockStatus {
+        readings,
+        within_accuracy,
+        enforced,
+        detail,
+        ..
+    } = &statements[0]
+    else {
+        unreachable!()
+    };
+    assert!(*readings >= 1);
+    assert_eq!(*within_accuracy, 0);
+    assert!(!enforced);
+    assert_eq!(detail, "scripted: synchronized=false");
+    let types = audit_types(&storage).await;
+    assert!(
+        !types.iter().any(|t| t == "clock_unsynchronized"),
+        "no episode when the check is off: {types:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -438,6 +438,7 @@ impl App {
             certificate,
             policy: crate::tsa::TsaPolicy::configured(&self.config.tsa)?,
             require_clock_sync: self.config.tsa.require_clock_sync,
+            clock_report: self.config.tsa.clock_report,
             clock: self.clock.clone(),
             sync: Arc::new(crate::clock::KernelSync),
             journal: journal.clone(),

@@ -131,6 +131,33 @@ pub enum AuditEvent {
         /// What was observed (e.g. the kernel's maximum error).
         detail: String,
     },
+    /// The clock's synchronization over a period, from the TSA's readings (one a second): for
+    /// the periods between episodes too, evidence that time was certified within the declared
+    /// accuracy (EN 319 421), and, when the check is off, that it was not checked.
+    ClockStatus {
+        /// Synchronization source (e.g. `kernel`).
+        source: String,
+        /// Start of the period.
+        #[serde(with = "micros_time")]
+        from: OffsetDateTime,
+        /// End of the period.
+        #[serde(with = "micros_time")]
+        to: OffsetDateTime,
+        /// Readings taken in the period.
+        readings: u64,
+        /// Readings that were synchronized within the declared accuracy.
+        within_accuracy: u64,
+        /// The declared accuracy, in microseconds.
+        accuracy_us: u64,
+        /// The largest maximum error the source reported in the period, in microseconds (absent
+        /// when no reading succeeded).
+        max_error_us: Option<u64>,
+        /// Whether time-stamping was refused outside the accuracy (`false`:
+        /// `tsa.require_clock_sync` was off, tokens were issued whatever the readings).
+        enforced: bool,
+        /// The period's last reading.
+        detail: String,
+    },
     /// A configuration value changed. Never pass secrets: pass a digest or `"<redacted>"`.
     ConfigurationChanged {
         /// Setting name, e.g. `tsa.policy_oid`.
@@ -229,7 +256,7 @@ pub enum KeyPurpose {
 
 impl AuditEvent {
     /// Every event type, in declaration order (kept in step with the enum by a test).
-    pub const EVENT_TYPES: [&'static str; 16] = [
+    pub const EVENT_TYPES: [&'static str; 17] = [
         "ceremony_started",
         "ceremony_completed",
         "key_generated",
@@ -240,6 +267,7 @@ impl AuditEvent {
         "timestamp_batch",
         "clock_unsynchronized",
         "clock_resynchronized",
+        "clock_status",
         "configuration_changed",
         "admin_action",
         "service_started",
@@ -262,6 +290,7 @@ impl AuditEvent {
             AuditEvent::TimestampBatch { .. } => "timestamp_batch",
             AuditEvent::ClockUnsynchronized { .. } => "clock_unsynchronized",
             AuditEvent::ClockResynchronized { .. } => "clock_resynchronized",
+            AuditEvent::ClockStatus { .. } => "clock_status",
             AuditEvent::ConfigurationChanged { .. } => "configuration_changed",
             AuditEvent::AdminAction { .. } => "admin_action",
             AuditEvent::ServiceStarted { .. } => "service_started",
@@ -381,6 +410,17 @@ mod tests {
             AuditEvent::ClockResynchronized {
                 source: "nts.example".into(),
                 detail: "maxerror 12 us".into(),
+            },
+            AuditEvent::ClockStatus {
+                source: "kernel".into(),
+                from: datetime!(2026-11-23 10:00:00 UTC),
+                to: datetime!(2026-11-23 11:00:00.000250 UTC),
+                readings: 3600,
+                within_accuracy: 3598,
+                accuracy_us: 1_000_000,
+                max_error_us: Some(1_500_000),
+                enforced: true,
+                detail: "adjtimex: synchronized, maxerror 16000 us, esterror 2 us".into(),
             },
             AuditEvent::ConfigurationChanged {
                 setting: "tsa.accuracy_ms".into(),

@@ -62,6 +62,7 @@ pub mod env {
     pub const TSA_REQUIRE_CLOCK_SYNC: &str = "QTSP_TSA_REQUIRE_CLOCK_SYNC";
     pub const TSA_POLICY_OID: &str = "QTSP_TSA_POLICY_OID";
     pub const TSA_ACCURACY_MS: &str = "QTSP_TSA_ACCURACY_MS";
+    pub const TSA_CLOCK_REPORT_SECONDS: &str = "QTSP_TSA_CLOCK_REPORT_SECONDS";
     /// Hex SHA-256 of the admin bearer token (instead of `admin.token_sha256_file`).
     pub const ADMIN_TOKEN_SHA256: &str = "QTSP_ADMIN_TOKEN_SHA256";
     /// Read, not set, by qtsp: where SoftHSM2 finds its configuration.

@@ -84,6 +84,8 @@ pub(super) struct RawTsa {
     pub accuracy_ms: Option<i64>,
     /// Name of the time-stamping unit in the hierarchy (its key and certificate); default "tsu".
     pub unit: Option<String>,
+    /// How often, in seconds, the clock's status is journaled (1..=86400); default 3600.
+    pub clock_report_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -137,6 +137,8 @@ pub struct TsaSettings {
     pub accuracy: Option<Duration>,
     /// The time-stamping unit's name in the hierarchy.
     pub unit: String,
+    /// How often the clock's status is journaled (`clock_status`; default 1 h).
+    pub clock_report: Duration,
 }
 
 /// CRL publication settings (`[crl]`).

@@ -320,6 +320,33 @@ fn pki_urls_default_to_the_listeners_and_are_checked() {
 }
 
 #[test]
+fn clock_report_default_file_environment_and_bounds() {
+    let config = load_from(None, &BTreeMap::new()).unwrap();
+    assert_eq!(config.tsa.clock_report, Duration::from_secs(3600));
+    let config = from_file("version = 1\n[tsa]\nclock_report_seconds = 600\n").unwrap();
+    assert_eq!(config.tsa.clock_report, Duration::from_secs(600));
+    let config = load_from(None, &env(&[("QTSP_TSA_CLOCK_REPORT_SECONDS", "5")])).unwrap();
+    assert_eq!(config.tsa.clock_report, Duration::from_secs(5));
+    for bad in ["0", "86401", "-1"] {
+        let msg = message(from_file(&format!(
+            "version = 1\n[tsa]\nclock_report_seconds = {bad}\n"
+        )));
+        assert!(
+            msg.contains("tsa.clock_report_seconds") && msg.contains("1 to 86400"),
+            "{msg}"
+        );
+    }
+    let msg = message(load_from(
+        None,
+        &env(&[("QTSP_TSA_CLOCK_REPORT_SECONDS", "hourly")]),
+    ));
+    assert!(
+        msg.contains("QTSP_TSA_CLOCK_REPORT_SECONDS") && msg.contains("not a number"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn crl_settings_default_and_bounds() {
     let config = load_from(None, &BTreeMap::new()).unwrap();
     assert_eq!(config.crl.next_update, Duration::from_secs(24 * 3600));

@@ -1,9 +1,13 @@
-//! `[tsa]`: the clock-sync requirement, the policy and accuracy overrides, the unit's name.
+//! `[tsa]`: the clock-sync requirement, the policy and accuracy overrides, the unit's name, how
+//! often the clock's status is journaled.
 
 use std::time::Duration;
 
 use super::raw;
 use super::{ConfigError, Origin, Pick, TsaSettings, env, parse_in_range};
+
+/// How often the clock's status is journaled unless configured.
+const DEFAULT_CLOCK_REPORT: Duration = Duration::from_secs(3600);
 
 pub(super) fn tsa_settings(
     raw: raw::RawTsa,
@@ -49,6 +53,14 @@ pub(super) fn tsa_settings(
             1..=1000,
         )?)),
     };
+    let clock_report = match pick(
+        env::TSA_CLOCK_REPORT_SECONDS,
+        "tsa.clock_report_seconds",
+        raw.clock_report_seconds.map(|v| v.to_string()),
+    ) {
+        None => DEFAULT_CLOCK_REPORT,
+        Some((text, source)) => Duration::from_secs(parse_in_range(&text, &source, 1..=86_400)?),
+    };
     let unit = match raw.unit {
         None => "tsu".to_owned(),
         Some(unit) => {
@@ -71,5 +83,6 @@ pub(super) fn tsa_settings(
         policy_oid,
         accuracy,
         unit,
+        clock_report,
     })
 }

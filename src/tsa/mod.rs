@@ -168,6 +168,8 @@ pub struct TsaSetup {
     pub policy: TsaPolicy,
     /// Refuse when the clock is not synchronized.
     pub require_clock_sync: bool,
+    /// How often the clock monitor journals what it read of the clock (`clock_status`).
+    pub clock_report: std::time::Duration,
     /// Where time comes from.
     pub clock: SharedClock,
     /// Where synchronization state comes from.
@@ -250,7 +252,16 @@ impl TimeStampAuthority {
             setup.require_clock_sync,
         );
         let guard = Arc::new(guard);
-        let clock_monitor = clock_guard::spawn_monitor(&guard, events, setup.journal, actor);
+        let clock_monitor = clock_guard::spawn_monitor(
+            &guard,
+            events,
+            clock_guard::MonitorSetup {
+                journal: setup.journal,
+                actor,
+                clock: setup.clock.clone(),
+                report_every: setup.clock_report,
+            },
+        );
         if !setup.require_clock_sync {
             tracing::warn!(
                 "TSA202 tsa.require_clock_sync is false: time-stamps are issued WITHOUT checking \

@@ -169,6 +169,7 @@ mod tests {
             policy_oid: Some(oid::QCP_N),
             accuracy: Some(Duration::from_millis(250)),
             unit: "tsu".into(),
+            clock_report: Duration::from_secs(3600),
         };
         let p = TsaPolicy::configured(&settings).unwrap();
         assert_eq!(p.policy, oid::QCP_N);

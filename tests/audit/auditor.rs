@@ -200,3 +200,53 @@ async fn auditor_tools_verify_the_bundle() {
         assert_eq!(out.trim(), "ok");
     }
 }
+
+/// VERIFY.md's `clock-periods` lists the `clock_status` periods an auditor must look at: those
+/// with readings outside the accuracy, and those in which the check was off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_clock_query_lists_the_periods_to_look_at() {
+    if !tool_available("jq") {
+        return;
+    }
+    let db = common::audit::sqlite_db().await;
+    let hsm = hsm().await;
+    let journal = journal(&db.storage, audit_signer(&hsm).await, "n1");
+    let hour = |h: u8| {
+        time::PrimitiveDateTime::new(
+            time::Date::from_calendar_date(2026, time::Month::November, 23).unwrap(),
+            time::Time::from_hms(h, 0, 0).unwrap(),
+        )
+        .assume_utc()
+    };
+    let status =
+        |h: u8, readings: u64, within_accuracy: u64, enforced: bool| AuditEvent::ClockStatus {
+            source: "kernel".into(),
+            from: hour(h),
+            to: hour(h + 1),
+            readings,
+            within_accuracy,
+            accuracy_us: 1_000_000,
+            max_error_us: Some(16_000),
+            enforced,
+            detail: "adjtimex: synchronized, maxerror 16000 us, esterror 2 us".into(),
+        };
+    for event in [
+        status(10, 3600, 3600, true),
+        sample_event(3),
+        status(11, 3600, 3598, true),
+        status(12, 3600, 3600, true),
+        status(13, 1800, 0, false),
+    ] {
+        journal.append(&event, "system:n1").await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    export_bundle(&db.storage, dir.path(), &bundle_keys(&journal))
+        .await
+        .unwrap();
+    let out = sh(dir.path(), &doc_block("sh clock-periods"), &[]);
+    assert_eq!(
+        out,
+        "2026-11-23T11:00:00.000000Z 2026-11-23T12:00:00.000000Z 3598/3600 within, enforced: true\n\
+         2026-11-23T13:00:00.000000Z 2026-11-23T14:00:00.000000Z 0/1800 within, enforced: false\n"
+    );
+}

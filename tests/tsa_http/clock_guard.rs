@@ -1,6 +1,7 @@
 //! Area 3: the clock guard. A server that checks the clock refuses every request with
 //! `timeNotAvailable` on an unsynchronized kernel clock, and the journal holds one
-//! `clock_unsynchronized` record for the run; `qtsp tsa check` gives the same verdict.
+//! `clock_unsynchronized` record for the run and, at the stop, a `clock_status` statement of what
+//! was read; `qtsp tsa check` gives the same verdict.
 
 use std::path::Path;
 use std::time::Duration;
@@ -87,6 +88,23 @@ pub(crate) async fn clock_guard(data: &Path, client: &reqwest::Client, tsu: &Tsu
     let types: Vec<&str> = records.iter().map(|r| r.event_type.as_str()).collect();
     assert_eq!(types.first(), Some(&"service_started"), "{types:?}");
     assert!(types.contains(&"service_stopped"), "{types:?}");
+    // The stop journals what the monitor read of the clock over the run (the period is an hour).
+    let statements: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| r.event_type == "clock_status")
+        .map(|r| serde_json::from_str(&r.payload).unwrap())
+        .collect();
+    assert_eq!(statements.len(), 1, "{types:?}");
+    let statement = &statements[0];
+    assert_eq!(statement["source"], "kernel", "{statement}");
+    assert_eq!(statement["enforced"], true, "{statement}");
+    assert_eq!(statement["accuracy_us"], 1_000_000, "{statement}");
+    assert!(statement["readings"].as_u64().unwrap() >= 1, "{statement}");
+    let position = |t: &str| types.iter().position(|x| *x == t).unwrap();
+    assert!(
+        position("clock_status") < position("service_stopped"),
+        "{types:?}"
+    );
     let episodes: Vec<_> = records
         .iter()
         .filter(|r| r.event_type == "clock_unsynchronized")
@@ -98,6 +116,10 @@ pub(crate) async fn clock_guard(data: &Path, client: &reqwest::Client, tsu: &Tsu
         );
         assert!(episodes.is_empty(), "{episodes:?}");
         assert!(types.contains(&"timestamp_batch"), "{types:?}");
+        assert_eq!(
+            statement["within_accuracy"], statement["readings"],
+            "{statement}"
+        );
     } else {
         assert_eq!(
             episodes.len(),
@@ -114,6 +136,7 @@ pub(crate) async fn clock_guard(data: &Path, client: &reqwest::Client, tsu: &Tsu
             "{payload}"
         );
         assert!(!types.contains(&"timestamp_batch"), "{types:?}");
+        assert_eq!(statement["within_accuracy"], 0, "{statement}");
     }
 }
 

@@ -29,6 +29,7 @@ pub(crate) fn qtsp(data: &Path, database_url: Option<&str>) -> Command {
         .env_remove("QTSP_TSA_REQUIRE_CLOCK_SYNC")
         .env_remove("QTSP_TSA_POLICY_OID")
         .env_remove("QTSP_TSA_ACCURACY_MS")
+        .env_remove("QTSP_TSA_CLOCK_REPORT_SECONDS")
         .stdin(Stdio::null());
     match database_url {
         Some(url) => command.env("QTSP_DATABASE_URL", url),
