@@ -270,16 +270,16 @@ pub fn spawn_monitor(
                 _ = report.tick() => {
                     let now = clock.now();
                     let finished = std::mem::replace(&mut tally, ClockTally::new(now));
-                    state(&journal, &actor, &source, &finished, now, &terms).await;
+                    journal_statement(&journal, &actor, &source, &finished, now, &terms).await;
                 }
             }
         }
-        state(&journal, &actor, &source, &tally, clock.now(), &terms).await;
+        journal_statement(&journal, &actor, &source, &tally, clock.now(), &terms).await;
     })
 }
 
 /// Journals the statement of a period in which the clock was read.
-async fn state(
+async fn journal_statement(
     journal: &Journal,
     actor: &str,
     source: &str,
