@@ -139,9 +139,13 @@ impl Storage {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.sqlite_busy_timeout);
+        // No liveness ping before each use: the connection is a file opened in this process (its
+        // failures show on the statement itself), and the ping is one more round trip to SQLite's
+        // worker thread per transaction.
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(connect)
             .await
             .map_err(|source| StorageError::Connect {

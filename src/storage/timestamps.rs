@@ -15,20 +15,6 @@ use super::records::{
 };
 use super::{Storage, StorageError};
 
-/// Rows per multi-row INSERT on SQLite, at most (9 parameters each, well under SQLite's 32766
-/// limit). A power of two: see [`sqlite_chunk_len`].
-const SQLITE_ROWS_PER_STATEMENT: usize = 512;
-
-/// Rows of the next INSERT when `remaining` are left: the largest power of two that fits. A batch
-/// is written by a few statements of ten possible shapes, each prepared once per connection and
-/// cached, instead of a new statement (parsed and planned by SQLite) for every batch size.
-fn sqlite_chunk_len(remaining: usize) -> usize {
-    match remaining.min(SQLITE_ROWS_PER_STATEMENT) {
-        0 => 0,
-        n => 1 << n.ilog2(),
-    }
-}
-
 macro_rules! timestamp_select {
     ($tail:literal) => {
         timestamp_select!("", $tail)
@@ -88,10 +74,7 @@ fn check_oid(field: &'static str, oid: &str) -> Result<(), StorageError> {
 
 /// A record checked and encoded for insertion.
 struct Prepared<'a> {
-    /// Shared with the bound argument: sqlx would copy a `&str` into a new `Arc<String>`.
-    serial_hex: std::sync::Arc<str>,
-    /// Likewise.
-    requester: Option<std::sync::Arc<str>>,
+    serial_hex: String,
     gen_time: OffsetDateTime,
     record: &'a TimestampRecord,
 }
@@ -116,8 +99,7 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
                 });
             }
             Ok(Prepared {
-                serial_hex: record.serial.to_hex().into(),
-                requester: record.requester.as_deref().map(Into::into),
+                serial_hex: record.serial.to_hex(),
                 gen_time: truncate(record.gen_time)?,
                 record,
             })
@@ -125,23 +107,28 @@ fn prepare(records: &[TimestampRecord]) -> Result<Vec<Prepared<'_>>, StorageErro
         .collect()
 }
 
-/// The multi-row INSERT of each shape (1, 2, 4, ... 512 rows), written once: a batch is bound to
-/// cached text instead of a statement text rebuilt (and hashed for the statement cache) per batch.
-static SQLITE_INSERTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-    (0..=SQLITE_ROWS_PER_STATEMENT.ilog2())
-        .map(|shape| {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; 1 << shape].join(", ");
-            format!(
-                "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, hash_alg_oid, \
-                 message_imprint, requester, node_id, batch_first_serial, batch_position) \
-                 VALUES {rows}"
-            )
-        })
-        .collect()
-});
+/// The SQLite INSERT of a whole batch: its rows come as one JSON array of
+/// `[serial, genTime micros, policy, hash algorithm, imprint hex, requester, node]`, in batch
+/// order; `json_each` gives each row's index, its `batch_position`. One statement, prepared once
+/// per connection, whatever the batch size, and one round trip to SQLite's worker thread.
+const SQLITE_INSERT: &str = "INSERT INTO timestamps (serial_hex, gen_time, policy_oid, \
+     hash_alg_oid, message_imprint, requester, node_id, batch_first_serial, batch_position) \
+     SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, unhex(r.value ->> 4), \
+     r.value ->> 5, r.value ->> 6, $2, r.key FROM json_each($1) AS r";
 
-/// Inserts prepared rows (a whole batch, in batch order) on an open SQLite transaction:
-/// multi-row INSERTs of up to 512 rows.
+/// One row of [`SQLITE_INSERT`]'s JSON array.
+type SqliteRow<'a> = (
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+    String,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// Inserts prepared rows (a whole batch, in batch order, with their genTime in microseconds) on
+/// an open SQLite transaction.
 async fn insert_rows_sqlite(
     conn: &mut sqlx::SqliteConnection,
     rows: &[(&Prepared<'_>, i64)],
@@ -149,33 +136,27 @@ async fn insert_rows_sqlite(
     let Some((first, _)) = rows.first() else {
         return Ok(());
     };
-    let batch = &first.serial_hex;
-    let mut position: i64 = 0;
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(sqlite_chunk_len(rest.len()));
-        rest = tail;
-        let sql = SQLITE_INSERTS
-            .get(chunk.len().ilog2() as usize)
-            .ok_or_else(|| sqlx::Error::Protocol("no INSERT for this many rows".into()))?;
-        let mut query = sqlx::query(sql.as_str());
-        // The serial, the requester, the shared OIDs and the node name are bound as `Arc<str>`
-        // clones: sqlx copies a `&str` into a new `Arc<String>` (two allocations per value and row).
-        for (r, gen_time) in chunk {
-            query = query
-                .bind(r.serial_hex.clone())
-                .bind(*gen_time)
-                .bind(r.record.policy_oid.clone())
-                .bind(r.record.hash_alg_oid.clone())
-                .bind(r.record.message_imprint.as_slice())
-                .bind(r.requester.clone())
-                .bind(r.record.node_id.clone())
-                .bind(batch.clone())
-                .bind(position);
-            position += 1;
-        }
-        query.persistent(true).execute(&mut *conn).await?;
-    }
+    let encoded: Vec<SqliteRow<'_>> = rows
+        .iter()
+        .map(|(r, gen_time)| {
+            (
+                r.serial_hex.as_str(),
+                *gen_time,
+                &*r.record.policy_oid,
+                &*r.record.hash_alg_oid,
+                hex::encode(&r.record.message_imprint),
+                r.record.requester.as_deref(),
+                r.record.node_id.as_deref(),
+            )
+        })
+        .collect();
+    let json = serde_json::to_string(&encoded).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(SQLITE_INSERT)
+        .bind(json)
+        .bind(first.serial_hex.as_str())
+        .persistent(true)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -193,9 +174,9 @@ async fn insert_rows_postgres(
     let mut imprints = Vec::with_capacity(rows.len());
     let mut requesters = Vec::with_capacity(rows.len());
     let mut nodes = Vec::with_capacity(rows.len());
-    let batch = rows.first().map(|r| &*r.serial_hex);
+    let batch = rows.first().map(|r| r.serial_hex.as_str());
     for r in rows {
-        serials.push(&*r.serial_hex);
+        serials.push(r.serial_hex.as_str());
         gen_times.push(r.gen_time);
         policies.push(&*r.record.policy_oid);
         hash_algs.push(&*r.record.hash_alg_oid);
@@ -310,7 +291,7 @@ impl Storage {
             match self.timestamp(&r.record.serial).await {
                 Ok(Some(_)) => {
                     return StorageError::DuplicateTimestampSerial {
-                        serial_hex: r.serial_hex.to_string(),
+                        serial_hex: r.serial_hex.clone(),
                     };
                 }
                 Ok(None) => {}
@@ -464,37 +445,7 @@ impl Storage {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use super::{SQLITE_INSERTS, SQLITE_ROWS_PER_STATEMENT, check_oid, sqlite_chunk_len};
-
-    #[test]
-    fn each_cached_insert_has_nine_placeholders_per_row_of_its_shape() {
-        assert_eq!(SQLITE_INSERTS.len(), 10);
-        for (shape, sql) in SQLITE_INSERTS.iter().enumerate() {
-            let rows = 1usize << shape;
-            assert_eq!(sql.matches('?').count(), 9 * rows, "{sql}");
-            assert_eq!(sql.matches('(').count(), rows + 1, "{sql}");
-        }
-        assert_eq!(1 << (SQLITE_INSERTS.len() - 1), SQLITE_ROWS_PER_STATEMENT);
-    }
-
-    #[test]
-    fn sqlite_chunks_are_powers_of_two_that_cover_the_batch() {
-        assert_eq!(sqlite_chunk_len(0), 0);
-        for total in [1, 2, 3, 22, 511, 512, 513, 1500, 4096] {
-            let (mut rest, mut shapes) = (total, Vec::new());
-            while rest > 0 {
-                let n = sqlite_chunk_len(rest);
-                assert!(n.is_power_of_two() && n <= SQLITE_ROWS_PER_STATEMENT && n <= rest);
-                shapes.push(n);
-                rest -= n;
-            }
-            assert_eq!(shapes.iter().sum::<usize>(), total);
-            assert!(
-                shapes.windows(2).all(|w| w[0] >= w[1]),
-                "{total}: {shapes:?}"
-            );
-        }
-    }
+    use super::check_oid;
 
     #[test]
     fn oids() {

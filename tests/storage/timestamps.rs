@@ -9,7 +9,14 @@ use crate::support::{append, assert_valid_chain, chained, insert_timestamps, ts_
 
 storage_test!(timestamp_batch_of_1000);
 async fn timestamp_batch_of_1000(storage: Storage) {
-    let batch: Vec<_> = (1..=1000).map(ts_record).collect();
+    let mut batch: Vec<_> = (1..=1000).map(ts_record).collect();
+    // Text that JSON must escape (SQLite receives a batch's rows as one JSON array), and no
+    // requester or node.
+    batch[1].requester = Some("\"proxy\" \\ für\n\u{1}".into());
+    batch[1].node_id = Some("node \"β\"".into());
+    batch[2].requester = None;
+    batch[2].node_id = None;
+    batch[3].message_imprint = vec![0x00, 0xff, 0x10];
     insert_timestamps(&storage, &batch).await.unwrap();
     assert_eq!(storage.count_timestamps().await.unwrap(), 1000);
     for r in &batch {
