@@ -122,10 +122,25 @@ type SqliteRow<'a> = (
     i64,
     &'a str,
     &'a str,
-    String,
+    LowerHex<'a>,
     Option<&'a str>,
     Option<&'a str>,
 );
+
+/// Bytes as a JSON string of lowercase hex, written straight into the JSON text.
+struct LowerHex<'a>(&'a [u8]);
+
+impl std::fmt::Display for LowerHex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl serde::Serialize for LowerHex<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 /// Inserts prepared rows (a whole batch, in batch order, with their genTime in microseconds) on
 /// an open SQLite transaction.
@@ -144,7 +159,7 @@ async fn insert_rows_sqlite(
                 *gen_time,
                 &*r.record.policy_oid,
                 &*r.record.hash_alg_oid,
-                hex::encode(&r.record.message_imprint),
+                LowerHex(&r.record.message_imprint),
                 r.record.requester.as_deref(),
                 r.record.node_id.as_deref(),
             )
