@@ -525,6 +525,26 @@ pub(crate) async fn last_checkpoint(
     }
 }
 
+/// Once the TSA is dropped (every request answered): the recorder writes what is queued, then
+/// the clock monitor journals the episode boundaries still queued (one seen just before the stop
+/// included) and the statement of the period cut short. Each is given [`TSA_DRAIN`].
+pub(crate) async fn finish_tsa(tasks: crate::tsa::TsaTasks) {
+    if tokio::time::timeout(TSA_DRAIN, tasks.recorder)
+        .await
+        .is_err()
+    {
+        tracing::error!("the time-stamp recorder did not stop in time");
+    }
+    let mut clock_monitor = tasks.clock_monitor;
+    if tokio::time::timeout(TSA_DRAIN, &mut clock_monitor)
+        .await
+        .is_err()
+    {
+        tracing::error!("the clock monitor did not stop in time");
+        clock_monitor.abort();
+    }
+}
+
 /// The journal of this node, with the audit key of the ceremony as checkpoint signer.
 pub async fn open_journal(
     config: &Config,
@@ -616,23 +636,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             task.abort();
         }
     }
-    // Every request is answered: the recorder writes what is queued and stops.
-    if tokio::time::timeout(TSA_DRAIN, tsa_tasks.recorder)
-        .await
-        .is_err()
-    {
-        tracing::error!("the time-stamp recorder did not stop in time");
-    }
-    // The clock guard went with the TSA: the monitor journals the episode boundaries still queued
-    // (one seen just before the stop included), then ends.
-    let mut clock_monitor = tsa_tasks.clock_monitor;
-    if tokio::time::timeout(TSA_DRAIN, &mut clock_monitor)
-        .await
-        .is_err()
-    {
-        tracing::error!("the clock monitor did not stop in time");
-        clock_monitor.abort();
-    }
+    finish_tsa(tsa_tasks).await;
     // The last records of this run: the stop, then a checkpoint over it (the checkpointer makes one
     // when it sees the shutdown; it is awaited so that it lands before the pool closes).
     if let Err(error) = journal.record_service_stopped().await {

@@ -272,9 +272,8 @@ pub async fn tsa(config: &Config, args: &TsaBenchArgs) -> Result<(), AppError> {
             Ok(result) => result?,
             Err(_) => return Err(AppError::InvalidArgument("the server task died".into())),
         }
-        let _ = tasks.recorder.await;
-        // As `qtsp serve` does: the monitor's last statement lands before the last checkpoint.
-        let _ = tokio::time::timeout(Duration::from_secs(5), tasks.clock_monitor).await;
+        // As `qtsp serve` does: the last records and clock statement land before the last checkpoint.
+        app::finish_tsa(tasks).await;
         app::last_checkpoint(&journal, checkpointer).await;
         app.hsm.shutdown().await;
         app.storage.close().await;
